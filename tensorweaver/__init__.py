@@ -1,0 +1,110 @@
+"""tensorweaver: PyTorch-style tensors and autograd on NumPy (CPU), CuPy (CUDA) or any array-API library.
+
+import tensorweaver as tw
+w = tw.tensor([[0.5]], requires_grad=True)
+loss = ((tw.tensor([[1.0], [2.0]]) @ w.T - 3.0) ** 2).mean()
+loss.backward()
+"""
+
+from . import backends, cuda
+from ._dtypes import (
+    bool,
+    complex64,
+    complex128,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    int8,
+    int16,
+    int32,
+    int64,
+    promote_types,
+    set_default_dtype,
+    uint8,
+)
+from . import autograd
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backends import device
+from .factories import (
+    arange,
+    empty,
+    empty_like,
+    eye,
+    from_dlpack,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    zeros,
+    zeros_like,
+)
+from .tensor import Tensor, tensor
+from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
+from . import ops as _ops
+
+float = float32  # noqa: A001 - PyTorch's aliases
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor",
+    "tensor",
+    "device",
+    "dtype",
+    "backends",
+    "cuda",
+    "autograd",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
+    "float",
+    "double",
+    "long",
+    "get_default_dtype",
+    "set_default_dtype",
+    "promote_types",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "zeros",
+    "ones",
+    "full",
+    "empty",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "empty_like",
+    "arange",
+    "linspace",
+    "eye",
+    "rand",
+    "randn",
+    "randint",
+    "rand_like",
+    "randn_like",
+    "from_numpy",
+    "from_dlpack",
+    "manual_seed",
+    *_ops.__all__,
+]

@@ -1,0 +1,103 @@
+"""Function: one differentiable op, forward on backend arrays and backward on Tensors."""
+
+from __future__ import annotations
+
+from .grad_mode import state
+
+__all__ = ["Function", "apply1", "apply2", "apply_n"]
+
+
+class Function:
+    """A node of the graph: the op that made one output tensor.
+
+    Subclasses define ``forward(self, xp, *arrays) -> array`` (``xp`` is the inputs' array-API
+    namespace) and ``backward(self, gy) -> tuple`` with one gradient (a Tensor or None) per input,
+    written in differentiable Tensor ops so that ``create_graph=True`` gives higher derivatives.
+    Op parameters and values saved for backward are attributes of the instance; ``inputs`` holds
+    the input tensors while the graph is alive and is set to None when the graph is freed.
+    """
+
+    __slots__ = ("inputs", "out_ref", "__weakref__")
+
+    def forward(self, xp, *arrays):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Free what backward needed (the graph after ``backward()`` without ``retain_graph``)."""
+        self.inputs = None
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+def _device_error(op: Function, a, b) -> RuntimeError:
+    return RuntimeError(
+        f"{type(op).__name__}: expected all tensors to be on the same device, but found at least "
+        f"two devices, {a._backend.device} and {b._backend.device}"
+    )
+
+
+def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
+    return ValueError(
+        f"{type(op).__name__}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
+        f"broadcast together ({err})"
+    )
+
+
+# NOTE: the apply functions are the hot path of every op: no per-call imports, namespace lookups
+# or isinstance ladders here. Tensor is bound at import time of tensorweaver.tensor (set_tensor).
+_wrap = None
+
+
+def set_tensor_factory(wrap) -> None:
+    global _wrap
+    _wrap = wrap
+
+
+def apply1(fn: Function, x):
+    """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
+    b = x._backend
+    out = _wrap(fn.forward(b.xp, x._data), b)
+    if x._requires_grad and state.enabled:
+        out._requires_grad = True
+        out.grad_fn = fn
+        fn.inputs = (x,)
+    return out
+
+
+def apply2(fn: Function, x, y):
+    """Run a two-input op; both inputs must be on one backend."""
+    b = x._backend
+    if y._backend is not b:
+        raise _device_error(fn, x, y)
+    try:
+        data = fn.forward(b.xp, x._data, y._data)
+    except ValueError as e:
+        raise _shape_error(fn, x, y, e) from None
+    out = _wrap(data, b)
+    if (x._requires_grad or y._requires_grad) and state.enabled:
+        out._requires_grad = True
+        out.grad_fn = fn
+        fn.inputs = (x, y)
+    return out
+
+
+def apply_n(fn: Function, xs):
+    """Run an op on a sequence of tensors (cat, stack, ...)."""
+    b = xs[0]._backend
+    for t in xs:
+        if t._backend is not b:
+            raise _device_error(fn, xs[0], t)
+    out = _wrap(fn.forward(b.xp, *[t._data for t in xs]), b)
+    if state.enabled and any(t._requires_grad for t in xs):
+        out._requires_grad = True
+        out.grad_fn = fn
+        fn.inputs = tuple(xs)
+    return out

@@ -1,0 +1,114 @@
+"""The CuPy backend, for ``device="cuda[:N]"``. cupy is imported only when a CUDA device is asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend, BackendUnavailable
+from .device import device as Device
+
+__all__ = ["CupyBackend", "cuda_availability", "cuda_device_count"]
+
+_INSTALL_HINT = (
+    "install the CUDA extra that matches your driver: pip install 'tensorweaver[cuda12]' "
+    "(CUDA 12.x) or 'tensorweaver[cuda13]' (CUDA 13.x)"
+)
+
+
+def _import_cupy():
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendUnavailable(f"CUDA needs CuPy, which is not installed ({e}); {_INSTALL_HINT}") from e
+    return cupy
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices CuPy sees; 0 (never an error) without CuPy, a driver or a GPU."""
+    try:
+        cupy = _import_cupy()
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # noqa: BLE001 - "no CUDA" has many faces; all of them mean 0 devices
+        return 0
+
+
+def cuda_availability(index: int | None = None) -> tuple[bool, str]:
+    """``(True, "")`` or ``(False, why)``: no CuPy, no usable driver, no device, bad index."""
+    try:
+        cupy = _import_cupy()
+    except BackendUnavailable as e:
+        return False, str(e)
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # noqa: BLE001 - CUDARuntimeError, or a missing libcudart
+        return False, (
+            f"CuPy is installed but cannot use CUDA: {type(e).__name__}: {e}. Check that an NVIDIA "
+            f"driver is installed and that it matches the CuPy package ({_INSTALL_HINT}); "
+            f"use device='cpu' meanwhile"
+        )
+    if n == 0:
+        return False, "CuPy found no CUDA device on this machine; use device='cpu'"
+    if index is not None and index >= n:
+        return False, f"cuda:{index} does not exist: this machine has {n} CUDA device(s) (cuda:0..cuda:{n - 1})"
+    return True, ""
+
+
+class CupyBackend(Backend):
+    """CuPy arrays on one CUDA device.
+
+    NOTE: CuPy launches kernels on the *current* device; arrays are created on ``cuda:N`` here,
+    and ops on them expect cuda:N to be current (``tw.cuda.set_device(N)``), as in CuPy itself.
+    """
+
+    def __init__(self, index: int | None) -> None:
+        ok, why = cuda_availability(index)
+        if not ok:
+            raise BackendUnavailable(why)
+        import array_api_compat.cupy as xp_cupy
+        import cupy
+
+        self._cupy = cupy
+        if index is None:
+            index = cupy.cuda.runtime.getDevice()
+        super().__init__(xp_cupy, Device("cuda", index), cupy.cuda.Device(index))
+
+    def _native_dtype(self, d):
+        return np.dtype(d.name)
+
+    def owns(self, x) -> bool:
+        return x.base is None
+
+    def _to_host(self, x) -> np.ndarray:
+        return self._cupy.asnumpy(x)
+
+    def _from_host(self, x: np.ndarray):
+        with self.native_device:
+            # NOTE: cupy.asarray's host->device copy is asynchronous by default (blocking=False,
+            # CuPy >= 13); blocking=True keeps a caller's later writes to ``x`` from racing it.
+            return self._cupy.asarray(x, blocking=True)
+
+    def scatter_add(self, x, index, values):
+        out = x.copy()
+        # cupy.add.at is numpy.add.at on the device (repeated indices accumulate)
+        self._cupy.add.at(out, index, values)
+        return out
+
+    def _seed_rng(self, seed):
+        super()._seed_rng(seed)
+        with self.native_device:
+            self._rng = self._cupy.random.default_rng(seed)
+
+    def rand(self, shape, dtype):
+        with self.native_device:
+            return self._rng.random(shape, dtype=np.dtype(dtype.name))
+
+    def randn(self, shape, dtype):
+        with self.native_device:
+            return self._rng.standard_normal(shape, dtype=np.dtype(dtype.name))
+
+    def randint(self, low, high, shape, dtype):
+        with self.native_device:
+            return self._rng.integers(low, high, shape, dtype=np.dtype(dtype.name))
+
+    def synchronize(self) -> None:
+        self.native_device.synchronize()

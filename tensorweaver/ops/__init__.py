@@ -1,0 +1,69 @@
+"""Differentiable ops, grouped by kind; ``bind_tensor_methods`` makes them Tensor operators.
+
+Each op module declares its public functions in ``__all__`` (re-exported here and as ``tw.*``)
+and the Tensor methods it provides in ``TENSOR_METHODS``.
+"""
+
+from __future__ import annotations
+
+from .. import _dtypes
+from . import elementwise, linalg, reduce, shape
+from ._common import Function, Tensor, cast, state
+from .elementwise import *  # noqa: F403
+from .elementwise import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
+from .linalg import *  # noqa: F403
+from .linalg import matmul
+from .reduce import *  # noqa: F403
+from .shape import *  # noqa: F403
+from .shape import mT_, t_
+
+_MODULES = (elementwise, reduce, shape, linalg)
+
+__all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
+
+
+class ToBackend(Function):
+    """Move to another backend/device through the host; the gradient moves back."""
+
+    __slots__ = ()
+
+    def backward(self, gy):
+        return (to_backend(gy, self.inputs[0]._backend),)
+
+
+def to_backend(x: Tensor, b) -> Tensor:
+    """``x`` copied to backend ``b`` (an explicit, counted host round trip)."""
+    arr = b.transfer(x._backend.transfer(x._data, to_host=True), to_host=False)
+    out = Tensor._wrap(arr, b)
+    if x._requires_grad and state.enabled:
+        fn = ToBackend()
+        fn.inputs = (x,)
+        out._requires_grad = True
+        out.grad_fn = fn
+    return out
+
+
+def astype(x: Tensor, dtype) -> Tensor:
+    """``x`` as ``dtype`` (differentiable: the gradient is cast back)."""
+    return cast(x, _dtypes.to_dtype(dtype))
+
+
+def bind_tensor_methods(cls) -> None:
+    """Make the ops Tensor operators and methods (called once, by tensorweaver.tensor)."""
+    for module in _MODULES:
+        for name, fn in module.TENSOR_METHODS.items():
+            setattr(cls, name, fn)
+    cls.__add__ = cls.__radd__ = add
+    cls.__sub__ = sub
+    cls.__rsub__ = rsub
+    cls.__mul__ = cls.__rmul__ = mul
+    cls.__truediv__ = div
+    cls.__rtruediv__ = rdiv
+    cls.__pow__ = pow
+    cls.__rpow__ = rpow
+    cls.__neg__ = neg
+    cls.__pos__ = lambda self: self
+    cls.__matmul__ = matmul
+    cls.__rmatmul__ = lambda self, other: matmul(other, self)
+    cls.T = property(t_, doc="All dimensions reversed (a matrix transposed).")
+    cls.mT = property(mT_, doc="The last two dimensions swapped.")

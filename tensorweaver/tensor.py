@@ -1,0 +1,525 @@
+"""Tensor: a backend array plus autograd metadata; operators and methods delegate to ``ops``."""
+
+from __future__ import annotations
+
+from . import _dtypes
+from . import backends as _backends
+from .autograd import engine as _engine
+from .autograd import function as _function
+from .autograd.grad_mode import state as _grad_state
+
+__all__ = ["Tensor", "tensor"]
+
+
+class Tensor:
+    """An n-dimensional array on a device (NumPy on the CPU, CuPy on CUDA, or any registered
+    array-API backend) that records the ops applied to it for ``backward()``.
+
+    ``Tensor(data, *, dtype=None, device=None, requires_grad=False)``: ``data`` is a Python
+    number, a nested list, a NumPy array, a backend array or a Tensor (always copied; use
+    ``tw.from_numpy`` or ``tw.from_dlpack`` to share memory). Python floats become
+    ``tw.get_default_dtype()`` (float32), ints int64, bools bool; NumPy arrays keep their dtype.
+
+    ``.data`` is a detached tensor sharing this tensor's storage (``w.data -= lr * w.grad`` updates
+    ``w`` in place outside the graph); ``.grad`` is a Tensor or None. The raw backend array is
+    ``.array`` (a NumPy ndarray on the CPU, a ``cupy.ndarray`` on CUDA).
+    """
+
+    __slots__ = ("_data", "_backend", "_requires_grad", "_grad", "grad_fn", "_hooks", "_retains_grad", "__weakref__")
+
+    # NumPy on the left must defer to our reflected operators (np.float64(2) * t keeps the graph).
+    __array_ufunc__ = None
+    __array_function__ = None
+
+    def __init__(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> None:
+        if dtype is not None:
+            dtype = _dtypes.to_dtype(dtype)
+        if isinstance(data, Tensor):
+            b = data._backend if device is None else _backends.get_backend(device)
+            arr = data._data
+            if b is not data._backend:
+                arr = b.transfer(data._backend.transfer(arr, to_host=True), to_host=False)
+            else:
+                arr = b.xp.asarray(arr, copy=True)
+            if dtype is not None and b.from_native[arr.dtype] is not dtype:
+                arr = b.xp.astype(arr, b.native_dtype(dtype))
+        else:
+            arr, b = _backends.as_array(data, dtype, device)
+        self._data = arr
+        self._backend = b
+        self._requires_grad = False
+        self._grad = None
+        self.grad_fn = None
+        self._hooks = None
+        self._retains_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data, backend) -> Tensor:
+        """A tensor around a backend array, with no copy and no checks (the ops' hot path)."""
+        t = object.__new__(cls)
+        t._data = data
+        t._backend = backend
+        t._requires_grad = False
+        t._grad = None
+        t.grad_fn = None
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    # -- what it is ---------------------------------------------------------------------------
+    @property
+    def array(self):
+        """The backend array itself (shares memory; no copy, no autograd)."""
+        return self._data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> _dtypes.dtype:
+        return self._backend.from_native[self._data.dtype]
+
+    @property
+    def device(self) -> _backends.device:
+        return self._backend.device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._backend.device.type == "cuda"
+
+    def size(self, dim: int | None = None):
+        """The shape (a tuple), or the length of dimension ``dim``."""
+        shape = tuple(self._data.shape)
+        return shape if dim is None else shape[_check_dim(dim, len(shape))]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        n = 1
+        for s in self._data.shape:
+            n *= s
+        return n
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    # -- autograd metadata --------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set whether backward computes a gradient for this (leaf) tensor; returns self."""
+        requires_grad = bool(requires_grad)
+        if self.grad_fn is not None:
+            if requires_grad:
+                return self
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf tensors; use .detach() to get a "
+                "tensor that does not require grad"
+            )
+        if requires_grad and self.dtype.kind not in "fc":
+            raise RuntimeError(f"only floating point and complex tensors can require gradients, got {self.dtype}")
+        self._requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (a Tensor) after ``backward()``, or None; assign None to reset."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
+            if value._backend is not self._backend:
+                raise RuntimeError(f"assigned grad is on device {value.device}, but the tensor is on {self.device}")
+            if value.shape != self.shape:
+                raise RuntimeError(f"assigned grad has shape {value.shape}, but the tensor has shape {self.shape}")
+            if value.dtype is not self.dtype:
+                raise RuntimeError(f"assigned grad has dtype {value.dtype}, but the tensor has dtype {self.dtype}")
+        self._grad = value
+
+    @property
+    def data(self) -> Tensor:
+        """A tensor sharing this one's storage, detached from the graph; assignable."""
+        return Tensor._wrap(self._data, self._backend)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
+        if value._backend is not self._backend:
+            raise RuntimeError(f"cannot set .data of a tensor on {self.device} to a tensor on {value.device}")
+        self._data = value._data
+
+    def detach(self) -> Tensor:
+        """A tensor sharing storage with this one, outside the graph."""
+        return Tensor._wrap(self._data, self._backend)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on a tensor that does not require grad")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+            self.grad_fn.out_ref = _weakref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces
+        the gradient. Returns a handle whose ``remove()`` unregisters the hook."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = {}
+        if self.grad_fn is not None:
+            self.grad_fn.out_ref = _weakref(self)
+        return _HookHandle(self._hooks, hook)
+
+    def backward(
+        self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False, inputs=None
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
+
+        ``gradient`` is required unless the tensor has one element. The graph is freed afterwards
+        unless ``retain_graph=True`` (default: ``create_graph``).
+        """
+        if not self._requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        if gradient is None:
+            if self.numel() != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; this tensor has shape "
+                    f"{self.shape}: pass gradient= (a tensor of that shape)"
+                )
+            gradient = Tensor._wrap(self._backend.xp.ones_like(self._data), self._backend)
+        else:
+            gradient = _check_gradient(self, gradient)
+        if retain_graph is None:
+            retain_graph = create_graph
+        if inputs is not None:
+            raise NotImplementedError("backward(inputs=...) is not supported yet; use tw.autograd.grad")
+        _engine.run_backward((self,), (gradient,), retain_graph, create_graph)
+
+    # -- conversion and copies ---------------------------------------------------------------
+    def item(self):
+        """The value of a one-element tensor as a Python number (copies it to the host)."""
+        n = self.numel()
+        if n != 1:
+            raise RuntimeError(f"a Tensor with {n} elements cannot be converted to a Python scalar")
+        return self._backend.transfer(self._data, to_host=True).item()
+
+    def tolist(self):
+        """Nested Python lists (copies to the host)."""
+        return self._backend.transfer(self._data, to_host=True).tolist()
+
+    def numpy(self):
+        """A NumPy array of this tensor's values: shares memory on the CPU, a host copy elsewhere."""
+        if self._requires_grad:
+            raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
+        return _as_ndarray(self._backend.transfer(self._data, to_host=True))
+
+    def __array__(self, dtype=None, copy=None):
+        if self._backend is not _backends.cpu:
+            raise TypeError(
+                f"can't convert a tensor on {self.device} to a NumPy array implicitly; call "
+                f".cpu() or .numpy() to copy it to the host"
+            )
+        a = _as_ndarray(self._data)
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
+
+    def __dlpack__(self, **kwargs):
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.numel() != 1:
+            raise RuntimeError(f"boolean value of a Tensor with {self.numel()} elements is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.numel() == 1:
+            return format(self.item(), spec)
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        host = _as_ndarray(self._backend.transfer(self._data, to_host=True))
+        body = _array_repr(host)
+        extras = []
+        b = self._backend
+        if b is not _backends.cpu:
+            extras.append(f"device='{b.device}'")
+        d = self.dtype
+        if d not in (_dtypes.get_default_dtype(), _dtypes.int64, _dtypes.bool) or host.size == 0:
+            extras.append(f"dtype={d!r}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    __str__ = __repr__
+
+    def to(self, *args, **kwargs) -> Tensor:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; returns
+        self when nothing changes. Differentiable; a device change copies through the host."""
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)
+        kwargs.pop("copy", None)
+        if kwargs:
+            raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, _dtypes.dtype) or (a is not None and not isinstance(a, (str, _backends.device))):
+                dtype = a
+            else:
+                device = a
+        out = self
+        if device is not None:
+            b = _backends.get_backend(device)
+            if b is not self._backend:
+                out = _ops.to_backend(out, b)
+        if dtype is not None:
+            out = _ops.astype(out, _dtypes.to_dtype(dtype))
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Tensor:
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, int):
+            device = _backends.device("cuda", device)
+        return self.to(device)
+
+    def float(self) -> Tensor:
+        return self.to(_dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(_dtypes.float64)
+
+    def type(self, dtype=None):
+        return str(self.dtype) if dtype is None else self.to(dtype)
+
+    # -- in place, outside the graph -----------------------------------------------------------
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place; returns self."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> Tensor:
+        _check_inplace(self)
+        a = self._data
+        if a.ndim == 0 and not _is_writable_0d(a):
+            self._data = self._backend.xp.full_like(a, value)
+        else:
+            a[...] = value
+        return self
+
+    def copy_(self, src: Tensor) -> Tensor:
+        """Copy ``src``'s values into this tensor (same device; broadcast, cast to this dtype)."""
+        _check_inplace(self)
+        other = _inplace_operand(self, src, "copy_")
+        a = self._data
+        xp = self._backend.xp
+        if a.ndim == 0 and not _is_writable_0d(a):
+            self._data = xp.asarray(xp.broadcast_to(other, a.shape), copy=True)
+        else:
+            a[...] = other
+        return self
+
+    def _inplace(self, other, op: str) -> Tensor:
+        _check_inplace(self)
+        operand = _inplace_operand(self, other, op)
+        a = self._data
+        r = getattr(a, op)(operand)
+        if r is NotImplemented:
+            raise TypeError(f"{op} is not supported between {self.dtype} and {type(other).__name__}")
+        if r is not a:  # 0-d NumPy results are scalars, immutable; keep the new value
+            self._data = r
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, "__iadd__")
+
+    def __isub__(self, other):
+        return self._inplace(other, "__isub__")
+
+    def __imul__(self, other):
+        return self._inplace(other, "__imul__")
+
+    def __itruediv__(self, other):
+        if self.dtype.kind not in "fc":
+            raise RuntimeError(f"in-place true division of a {self.dtype} tensor would change its dtype")
+        return self._inplace(other, "__itruediv__")
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace(other if alpha == 1 else other * alpha, "__iadd__")
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace(other if alpha == 1 else other * alpha, "__isub__")
+
+    def mul_(self, other):
+        return self._inplace(other, "__imul__")
+
+    def div_(self, other):
+        return self.__itruediv__(other)
+
+    __hash__ = object.__hash__
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``tw.tensor(data, dtype=None, device=None, requires_grad=False)``: the same as ``Tensor(...)``."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _weakref(t):
+    import weakref
+
+    return weakref.ref(t)
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_key")
+    _next = 0
+
+    def __init__(self, hooks: dict, hook) -> None:
+        _HookHandle._next += 1
+        self._hooks, self._key = hooks, _HookHandle._next
+        hooks[self._key] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
+def _check_dim(dim: int, ndim: int) -> int:
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(
+            f"dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})"
+        )
+    return dim % max(ndim, 1)
+
+
+def _check_gradient(t: Tensor, g) -> Tensor:
+    if not isinstance(g, Tensor):
+        g = Tensor(g, dtype=t.dtype, device=t.device)
+    if g._backend is not t._backend:
+        raise RuntimeError(f"gradient is on device {g.device}, but the tensor is on {t.device}")
+    if g.shape != t.shape:
+        raise RuntimeError(f"gradient has shape {g.shape}, but the tensor has shape {t.shape}")
+    if g.dtype is not t.dtype:
+        g = g.to(t.dtype)
+    return g
+
+
+def _check_inplace(t: Tensor) -> None:
+    if t._requires_grad and _grad_state.enabled:
+        kind = "a leaf tensor" if t.grad_fn is None else "a tensor"
+        raise RuntimeError(
+            f"{kind} that requires grad is being used in an in-place operation; update it through "
+            f".data (w.data -= lr * w.grad) or inside tw.no_grad()"
+        )
+
+
+def _inplace_operand(t: Tensor, other, op: str):
+    """The operand of an in-place op as an array of ``t``'s dtype, checked before anything changes."""
+    b = t._backend
+    if isinstance(other, Tensor):
+        if other._backend is not b:
+            raise RuntimeError(
+                f"{op}: expected all tensors to be on the same device, but found at least two "
+                f"devices, {t.device} and {other.device}"
+            )
+        td, od = t.dtype, other.dtype
+        if _dtypes.promote_types(td, od) is not td and _dtypes._KIND_RANK[od.kind] > _dtypes._KIND_RANK[td.kind]:
+            raise RuntimeError(f"{op}: result type {od} can't be cast to the desired output type {td}")
+        arr = other._data
+        if od is not td:
+            arr = b.xp.astype(arr, b.native_dtype(td))
+        shape = tuple(t._data.shape)
+        if tuple(arr.shape) != shape and _broadcast_shape(shape, tuple(arr.shape)) != shape:
+            raise RuntimeError(
+                f"{op}: a tensor of shape {tuple(arr.shape)} can't be applied in place to one of shape {shape}"
+            )
+        return arr
+    if isinstance(other, (bool, int, float, complex)) or hasattr(other, "item"):
+        if hasattr(other, "item") and not isinstance(other, (bool, int, float, complex)):
+            other = other.item()
+        rank = {bool: 0, int: 1, float: 2, complex: 3}[
+            type(other) if type(other) in (bool, int, float, complex) else float
+        ]
+        if rank > _dtypes._KIND_RANK[t.dtype.kind]:
+            raise RuntimeError(f"{op}: a Python {type(other).__name__} can't be applied in place to a {t.dtype} tensor")
+        return other
+    raise TypeError(f"{op}: expected a Tensor or a number, got {type(other).__name__}")
+
+
+def _broadcast_shape(a: tuple, b: tuple):
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x != y and x != 1 and y != 1:
+            return None
+        out.append(max(x, y) if 1 in (x, y) else x)
+    return tuple(reversed(out))
+
+
+def _is_writable_0d(a) -> bool:
+    return hasattr(a, "__setitem__")
+
+
+def _as_ndarray(a):
+    return _backends.host_ndarray(a)
+
+
+def _array_repr(host) -> str:
+    return _backends.format_host_array(host)
+
+
+_function.set_tensor_factory(Tensor._wrap)
+
+# NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and
+# Tensor's operators and methods are the ops. Everything below binds them onto the class.
+from . import ops as _ops  # noqa: E402
+
+_ops.bind_tensor_methods(Tensor)

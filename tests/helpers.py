@@ -1,0 +1,66 @@
+"""One helper to test an op: forward against a float64 NumPy reference, backward against central
+finite differences of that reference, over several (broadcast) shapes, on a given device."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tensorweaver as tw
+
+
+def to_numpy(t: tw.Tensor) -> np.ndarray:
+    return np.asarray(t.detach().numpy())
+
+
+def make_inputs(shapes, device, *, low=-2.0, high=2.0, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.uniform(low, high, size=s).astype(dtype) for s in shapes]
+    tensors = [tw.tensor(a, device=device, requires_grad=True) for a in arrays]
+    return arrays, tensors
+
+
+def numerical_grads(np_fn, arrays, upstream, eps=1e-6):
+    """d(sum(np_fn(*arrays) * upstream)) / d(each array), by central differences in float64."""
+    grads = []
+    for a in arrays:
+        g = np.zeros_like(a)
+        flat = a.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps
+            plus = np.sum(np_fn(*arrays) * upstream)
+            flat[i] = old - eps
+            minus = np.sum(np_fn(*arrays) * upstream)
+            flat[i] = old
+            g.reshape(-1)[i] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, atol=1e-6, rtol=1e-6):
+    """Check ``fn`` (Tensors -> Tensor) against ``np_fn`` (ndarrays -> ndarray) for every tuple of
+    input shapes in ``shape_sets``: values, output device and dtype, and (if ``grad``) each input's
+    gradient against central differences, its shape, dtype and device."""
+    for seed, shapes in enumerate(shape_sets):
+        arrays, tensors = make_inputs(shapes, device, low=low, high=high, seed=seed)
+        out = fn(*tensors)
+        expected = np.asarray(np_fn(*[a.copy() for a in arrays]))
+        assert out.device == tw.device(device), f"{shapes}: result on {out.device}, inputs on {device}"
+        assert out.shape == expected.shape, f"{shapes}: shape {out.shape} != reference {expected.shape}"
+        assert out.dtype == tw.float64, f"{shapes}: dtype {out.dtype}"
+        np.testing.assert_allclose(to_numpy(out), expected, rtol=rtol, atol=atol, err_msg=f"forward {shapes}")
+        if not grad:
+            continue
+        upstream = np.random.default_rng(100 + seed).uniform(0.5, 1.5, size=expected.shape)
+        (out * tw.tensor(upstream, device=device)).sum().backward()
+        numeric = numerical_grads(np_fn, arrays, upstream)
+        for i, (t, g) in enumerate(zip(tensors, numeric, strict=True)):
+            assert t.grad is not None, f"{shapes}: input {i} got no gradient"
+            assert t.grad.shape == t.shape and t.grad.dtype == t.dtype, (
+                f"{shapes}: grad {i} {t.grad.shape} {t.grad.dtype}"
+            )
+            assert t.grad.device == t.device, f"{shapes}: grad {i} on {t.grad.device}"
+            np.testing.assert_allclose(to_numpy(t.grad), g, rtol=1e-5, atol=1e-6, err_msg=f"grad {i} {shapes}")
+
+
+BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
