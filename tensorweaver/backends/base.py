@@ -45,7 +45,10 @@ class Backend:
 
     # -- dtypes -------------------------------------------------------------------------------
     def _native_dtype(self, d: _dtypes.dtype):
-        return getattr(self.xp, d.name, None)
+        t = getattr(self.xp, d.name, None)
+        # NOTE: the dtype of an actual array, since it is the key of ``from_native``: some namespaces
+        # (NumPy) name scalar types, which compare equal to their arrays' dtypes but hash differently.
+        return None if t is None else self.xp.empty((0,), dtype=t, device=self.native_device).dtype
 
     def native_dtype(self, d: _dtypes.dtype):
         try:
