@@ -1,6 +1,23 @@
-"""Autograd: the Function base, the backward engine and the grad modes."""
+"""Autograd: the Function base, the backward engine, grad(), grad modes, custom Functions, gradcheck, anomaly mode."""
 
-from .function import Function
+from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .api import backward, grad
+from .custom import Function, FunctionCtx
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
 
-__all__ = ["Function", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = [
+    "Function",
+    "FunctionCtx",
+    "grad",
+    "backward",
+    "gradcheck",
+    "GradcheckError",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import anomaly as _anomaly
 from .grad_mode import state
 
 __all__ = ["run_backward"]
@@ -42,51 +43,68 @@ def _topo_order(roots) -> list:
     return order
 
 
+def _needed(order, inputs) -> set:
+    """The functions of ``order`` from which one of ``inputs`` is reachable (the rest are skipped)."""
+    leaves = {id(t) for t in inputs if t.grad_fn is None}
+    needed = {t.grad_fn for t in inputs if t.grad_fn is not None}
+    for fn in reversed(order):  # producers first
+        if fn not in needed and any(id(x) in leaves if x.grad_fn is None else x.grad_fn in needed for x in fn.inputs):
+            needed.add(fn)
+    return needed
+
+
 def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=None):
     """Backpropagate ``grads`` (Tensors) from ``roots`` (Tensors).
 
     With ``inputs=None`` gradients accumulate into the ``.grad`` of the leaves; otherwise the
-    gradients of ``inputs`` are returned (a list, None where unreachable) and no ``.grad`` changes.
+    gradients of ``inputs`` (leaves or not) are returned (a list, None where unreachable), only
+    the functions leading to them run, and no ``.grad`` changes.
     """
     pending: dict = {}  # Function -> gradient of its output, complete once it is reached
+    leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete, after the walk
     handed: set = set()  # ids of the arrays given to a .grad in this call (see _owned)
     capture = None
     if inputs is not None:
         capture = {id(t): None for t in inputs}
         wanted_fns = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
+    anomaly = state.anomaly
     prev = state.enabled
     state.enabled = create_graph
     try:
         for root, g in zip(roots, grads, strict=True):
             fn = root.grad_fn
             if fn is None:  # a leaf: its own gradient is g
-                _deliver(root, g, capture, create_graph, handed)
+                _add_leaf(leaves, root, g)
             else:
                 old = pending.get(fn)
                 pending[fn] = g if old is None else old + g
         order = _topo_order([r.grad_fn for r in roots if r.grad_fn is not None])
+        needed = None if capture is None else _needed(order, inputs)
         for fn in order:
             gy = pending.pop(fn, None)
-            if gy is None:
+            if gy is None or (needed is not None and fn not in needed):
+                if not retain_graph:
+                    fn.release()
                 continue
             ref = getattr(fn, "out_ref", None)
             if ref is not None:
-                gy = _on_output_grad(ref(), gy, capture, handed)
+                gy = _on_output_grad(ref(), gy, capture, create_graph, handed)
             if capture is not None and fn in wanted_fns:
-                t = wanted_fns[fn]
-                capture[id(t)] = gy
-            gxs = fn.backward(gy)
+                capture[id(wanted_fns[fn])] = gy
+            gxs = _anomaly.checked_backward(fn, gy) if anomaly else fn.backward(gy)
             for x, gx in zip(fn.inputs, gxs, strict=True):
                 if gx is None or not x._requires_grad:
                     continue
                 p = x.grad_fn
                 if p is None:
-                    _deliver(x, gx, capture, create_graph, handed)
+                    _add_leaf(leaves, x, gx)
                 else:
                     old = pending.get(p)
                     pending[p] = gx if old is None else old + gx
             if not retain_graph:
                 fn.release()
+        for x, g in leaves.values():
+            _deliver(x, g, capture, create_graph, handed)
     finally:
         state.enabled = prev
     if capture is not None:
@@ -94,34 +112,42 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     return None
 
 
-def _on_output_grad(t, gy, capture, handed):
+def _add_leaf(leaves: dict, x, g) -> None:
+    entry = leaves.get(id(x))
+    if entry is None:
+        leaves[id(x)] = [x, g]
+    else:
+        entry[1] = entry[1] + g
+
+
+def _run_hooks(hooks, g):
+    for h in tuple(hooks.values()):
+        r = h(g)
+        if r is not None:
+            g = r
+    return g
+
+
+def _on_output_grad(t, gy, capture, create_graph, handed):
     """Hooks and ``retain_grad()`` of a non-leaf tensor, run when its gradient is complete."""
     if t is None:
         return gy
-    hooks = t._hooks
-    if hooks:
-        for h in hooks.values():
-            r = h(gy)
-            if r is not None:
-                gy = r
+    if t._hooks:
+        gy = _run_hooks(t._hooks, gy)
     if t._retains_grad and capture is None:
-        t._grad = _owned(gy, handed) if t._grad is None else t._grad + gy
+        # NOTE: a copy, since gy goes on down the graph; under create_graph it keeps its graph.
+        g = gy if create_graph else _owned(gy, handed)
+        t._grad = g if t._grad is None else t._grad + gy
     return gy
 
 
 def _deliver(x, g, capture, create_graph, handed) -> None:
-    """Hand a leaf its gradient: run its hooks, then accumulate into ``.grad`` (or capture it)."""
-    hooks = x._hooks
-    if hooks:
-        for h in hooks.values():
-            r = h(g)
-            if r is not None:
-                g = r
+    """Hand a leaf its complete gradient: run its hooks, then accumulate into ``.grad`` (or capture it)."""
+    if x._hooks:
+        g = _run_hooks(x._hooks, g)
     if capture is not None:
-        key = id(x)
-        if key in capture:
-            old = capture[key]
-            capture[key] = g if old is None else old + g
+        if id(x) in capture:
+            capture[id(x)] = g
         return
     old = x._grad
     if old is None:

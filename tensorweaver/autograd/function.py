@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .anomaly import record as _record_creation
 from .grad_mode import state
 
 __all__ = ["Function", "apply1", "apply2", "apply_n"]
@@ -52,7 +53,8 @@ def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
 
 
 # NOTE: the apply functions are the hot path of every op: no per-call imports, namespace lookups
-# or isinstance ladders here. Tensor is bound at import time of tensorweaver.tensor (set_tensor).
+# or isinstance ladders here; anomaly mode costs one flag test, and only when an op is recorded.
+# Tensor is bound at import time of tensorweaver.tensor (set_tensor).
 _wrap = None
 
 
@@ -69,6 +71,8 @@ def apply1(fn: Function, x):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = (x,)
+        if state.anomaly:
+            _record_creation(fn)
     return out
 
 
@@ -86,6 +90,8 @@ def apply2(fn: Function, x, y):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = (x, y)
+        if state.anomaly:
+            _record_creation(fn)
     return out
 
 
@@ -100,4 +106,6 @@ def apply_n(fn: Function, xs):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = tuple(xs)
+        if state.anomaly:
+            _record_creation(fn)
     return out
