@@ -211,7 +211,7 @@ def _float_input(x: Tensor) -> Tensor:
 
 def _binary(cls, scalar_cls, x: Tensor, y):
     if isinstance(y, Tensor):
-        if x._data.dtype != y._data.dtype:
+        if x._backend is y._backend and x._data.dtype != y._data.dtype:  # else apply2 names both devices
             x, y = promote(x, y)
         return apply2(cls(), x, y)
     x, c, t = as_operand(x, y)

@@ -44,7 +44,7 @@ def matmul(x: Tensor, other: Tensor) -> Tensor:
     k = ys[-2] if len(ys) > 1 else ys[0]
     if xs[-1] != k:
         raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
-    if x._data.dtype != other._data.dtype:
+    if x._backend is other._backend and x._data.dtype != other._data.dtype:  # else apply2 names both devices
         x, other = promote(x, other)
     return apply2(MatMul(), x, other)
 
