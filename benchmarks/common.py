@@ -23,7 +23,7 @@ def mlp_init(sizes, batch: int, seed: int = 0):
     """Host values shared by the three MLPs: [(W (out, in), b (out,))], x (batch, in), labels."""
     rng = np.random.default_rng(seed)
     layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         bound = 1.0 / np.sqrt(n_in)  # nn.Linear's default init
         W = rng.uniform(-bound, bound, (n_out, n_in)).astype(np.float32)
         b = rng.uniform(-bound, bound, (n_out,)).astype(np.float32)

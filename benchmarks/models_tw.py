@@ -15,9 +15,9 @@ from tensorweaver.autograd.function import apply1 as _apply1
 from .common import CELSIUS, FAHRENHEIT, LR_MLP, LR_TEXTBOOK, mlp_init, textbook_init
 
 try:
-    import tensorweaver.nn.functional as _twF
+    import tensorweaver.nn.functional as _tw_functional
 except ImportError:  # tw.nn is written by another helper; until it lands the stand-ins below run
-    _twF = None
+    _tw_functional = None
 
 
 class _ReLUStandIn(_Function):
@@ -59,13 +59,15 @@ def _first(*candidates):
 
 
 def _resolve() -> dict:
-    relu, relu_src = _first((tw, "relu", "tw.relu"), (_twF, "relu", "tw.nn.functional.relu"))
+    relu, relu_src = _first((tw, "relu", "tw.relu"), (_tw_functional, "relu", "tw.nn.functional.relu"))
     if relu is None:
         relu, relu_src = _relu_stand_in, "benchmark stand-in (a Function: where(x > 0, x, 0))"
-    ce, ce_src = _first((_twF, "cross_entropy", "tw.nn.functional.cross_entropy"))
+    ce, ce_src = _first((_tw_functional, "cross_entropy", "tw.nn.functional.cross_entropy"))
     if ce is not None:
         return {"relu": relu, "relu_src": relu_src, "ce": ce, "ce_src": ce_src, "onehot": False}
-    ls, ls_src = _first((_twF, "log_softmax", "tw.nn.functional.log_softmax"), (tw, "log_softmax", "tw.log_softmax"))
+    ls, ls_src = _first(
+        (_tw_functional, "log_softmax", "tw.nn.functional.log_softmax"), (tw, "log_softmax", "tw.log_softmax")
+    )
     if ls is not None:
         ce = lambda z, onehot: -(ls(z, dim=1) * onehot).sum() / z.shape[0]
         ce_src = f"-({ls_src}(z) * one_hot).sum() / N"

@@ -250,7 +250,7 @@ def write_chart(report: dict, path: str) -> str | None:
     xs = range(len(bars))
     colors = ["tab:green" if t["status"] == "PASS" else "tab:red" for _, t in bars]
     ax.bar(xs, [t["ratio"] for _, t in bars], color=colors)
-    for x, (_, t) in zip(xs, bars):
+    for x, (_, t) in zip(xs, bars, strict=True):
         ax.hlines(t["limit"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
         ax.annotate(f"{t['ratio']:.2f}x", (x, t["ratio"]), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(xs))

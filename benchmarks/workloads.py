@@ -261,6 +261,7 @@ def import_time(ctx: Context) -> Workload:
 def transfers(ctx: Context) -> Workload:
     """Steps of workloads 1 and 3 on array_api_strict on Device("device1"), host copies counted."""
     import array_api_strict
+
     import tensorweaver as tw
 
     tw.backends.register_backend("strict", array_api_strict, device=array_api_strict.Device("device1"))
