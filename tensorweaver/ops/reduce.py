@@ -1,10 +1,35 @@
-"""Reductions (sum, mean) and the broadcast pair they are the gradients of (sum_to, broadcast_to)."""
+"""Reductions (sum, mean, var, std, prod, max/min, amax/amin, argmax/argmin, logsumexp, norm,
+cumsum) and the broadcast pair that sum is the gradient of (sum_to, broadcast_to).
+
+NOTE: elementwise.py imports sum_to from here, so composites here use Tensor methods and operators
+(bound once every op module is loaded) rather than importing elementwise."""
 
 from __future__ import annotations
 
-from ._common import Function, Tensor, apply1, normalize_dims
+import math
+from typing import NamedTuple
 
-__all__ = ["sum", "mean", "sum_to", "broadcast_to"]
+from .. import _dtypes
+from ._common import Function, Tensor, apply1, cast, check_dim, kind, normalize_dims, output_tensor
+
+__all__ = [
+    "sum",
+    "mean",
+    "sum_to",
+    "broadcast_to",
+    "var",
+    "std",
+    "prod",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "norm",
+    "cumsum",
+]
 
 
 def _kept_shape(shape, axes) -> tuple:
@@ -102,6 +127,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
     """Sum over ``dim`` (None: all dims; an int or a tuple), keeping reduced dims if ``keepdim``."""
     if dtype is not None:
         x = x.to(dtype)
+    x = _numeric(x)
     return apply1(Sum(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
@@ -117,9 +143,307 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return apply1(Mean(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
+class Prod(Sum):
+    __slots__ = ()
+
+    def forward(self, xp, x):
+        return xp.prod(x, axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        if not self.keepdims:
+            gy = gy.reshape(_kept_shape(x._data.shape, self.axes))
+        return (gy * _prod_of_others(x, self.axes),)
+
+
+def _prod_of_others(x: Tensor, axes) -> Tensor:
+    """For each element, the product of the other elements of its reduced slice, without dividing by
+    zero: ``p / x`` where the slice has no zero, the product of the non-zeros at a slice's only zero,
+    0 elsewhere. Written in Tensor ops (second derivatives are right except in slices with 2+ zeros)."""
+    a, xp = x._data, x._backend.xp
+    zero = a == 0
+    zeros = xp.sum(xp.astype(zero, a.dtype), axis=axes, keepdims=True)
+    safe = x.where(_const(x, xp.logical_not(zero)), 1)
+    p = apply1(Prod(axes, True), safe)  # the product of the non-zeros
+    only_zero = _const(x, xp.logical_and(zero, zeros == 1))
+    return (p / safe).where(_const(x, zeros == 0), p.where(only_zero, 0))
+
+
+def _const(like: Tensor, arr) -> Tensor:
+    return Tensor._wrap(arr, like._backend)
+
+
+class AMax(Function):
+    """amax (``lower``: amin) over ``axes``; the gradient is split evenly among tied maxima, as in PyTorch."""
+
+    __slots__ = ("axes", "keepdims", "lower", "y")
+
+    def __init__(self, axes, keepdims: bool, lower: bool) -> None:
+        self.axes, self.keepdims, self.lower = axes, keepdims, lower
+
+    def forward(self, xp, x):
+        self.y = y = (xp.min if self.lower else xp.max)(x, axis=self.axes, keepdims=True)
+        return y if self.keepdims else xp.reshape(y, _reduced_shape(x.shape, self.axes))
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        a, xp = x._data, x._backend.xp
+        mask = xp.astype(a == self.y, a.dtype)
+        share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
+        return (gy.reshape(self.y.shape) * _const(x, share),)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
+class MaxDim(Function):
+    """max (``lower``: min) along one dim; the gradient goes to the returned index only, as in PyTorch."""
+
+    __slots__ = ("dim", "keepdims", "lower", "index")
+
+    def __init__(self, dim: int, keepdims: bool, lower: bool) -> None:
+        self.dim, self.keepdims, self.lower = dim, keepdims, lower
+
+    def forward(self, xp, x):
+        self.index = (xp.argmin if self.lower else xp.argmax)(x, axis=self.dim, keepdims=True)
+        return (xp.min if self.lower else xp.max)(x, axis=self.dim, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        a, b = x._data, x._backend
+        shape = [1] * a.ndim
+        shape[self.dim] = a.shape[self.dim]
+        positions = b.xp.reshape(b.xp.arange(a.shape[self.dim], device=b.native_device), tuple(shape))
+        onehot = b.xp.astype(positions == self.index, a.dtype)
+        return (gy.reshape(self.index.shape) * _const(x, onehot),)
+
+    def release(self) -> None:
+        self.inputs = self.index = None
+
+
+class ValuesIndices(NamedTuple):
+    """What ``max(x, dim)`` and ``min(x, dim)`` return, like ``torch.return_types.max``."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class Norm2(Function):
+    """NOTE: an op of its own so that the gradient at x = 0 is 0 (sqrt(sum(x * x)) would give NaN there)."""
+
+    __slots__ = ("axes", "keepdims", "y")
+
+    def __init__(self, axes, keepdims: bool) -> None:
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, xp, x):
+        y = xp.sqrt(xp.sum(x * x, axis=self.axes, keepdims=self.keepdims))
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        kept = _kept_shape(x._data.shape, self.axes)
+        norm = output_tensor(self, self.y).reshape(kept)
+        safe = norm.where(norm != 0, 1)  # where the norm is 0 so is x: the gradient is 0
+        return (x * (gy.reshape(kept) / safe),)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
+class CumSum(Function):
+    """Cumulative sum along ``axis`` (``reverse``: from the end); each is the other's gradient."""
+
+    __slots__ = ("axis", "reverse")
+
+    def __init__(self, axis: int, reverse: bool) -> None:
+        self.axis, self.reverse = axis, reverse
+
+    def forward(self, xp, x):
+        if not self.reverse:
+            return xp.cumulative_sum(x, axis=self.axis)
+        return xp.flip(xp.cumulative_sum(xp.flip(x, axis=self.axis), axis=self.axis), axis=self.axis)
+
+    def backward(self, gy):
+        return (apply1(CumSum(self.axis, not self.reverse), gy),)
+
+
+def _reduced_shape(shape, axes) -> tuple:
+    return () if axes is None else tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def _count(shape, axes) -> int:
+    n = 1
+    for i, s in enumerate(shape):
+        if axes is None or i in axes:
+            n *= s
+    return n
+
+
+def _numeric(x: Tensor) -> Tensor:
+    """Bools summed or multiplied as int64, as in PyTorch."""
+    return cast(x, _dtypes.int64) if kind(x) == "b" else x
+
+
+def _floating(x: Tensor) -> Tensor:
+    return x if kind(x) in "fc" else cast(x, _dtypes.get_default_dtype())
+
+
+def _all_dims(dim, ndim: int):
+    """PyTorch's amax/amin/norm: None and () mean every dim."""
+    return None if dim is None or (not isinstance(dim, int) and len(tuple(dim)) == 0) else normalize_dims(dim, ndim)
+
+
+def var(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
+    """Variance over ``dim`` with Bessel's ``correction`` (divides by N - correction)."""
+    axes = normalize_dims(dim, x._data.ndim)
+    d = x - mean(x, axes, keepdim=True)
+    n = _count(x._data.shape, axes) - correction
+    return sum(d * d, axes, keepdim) / (n if n > 0 else 0.0)
+
+
+def std(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
+    """Standard deviation over ``dim``: ``sqrt(var(...))``."""
+    return var(x, dim, correction=correction, keepdim=keepdim).sqrt()
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product over ``dim`` (None: all); the gradient is right also where ``x`` has zeros."""
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _numeric(x)
+    return apply1(Prod(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (() or None: all dims); the gradient is split evenly among ties."""
+    return apply1(AMax(_all_dims(dim, x._data.ndim), bool(keepdim), False), x)
+
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Minimum over ``dim`` (() or None: all dims); the gradient is split evenly among ties."""
+    return apply1(AMax(_all_dims(dim, x._data.ndim), bool(keepdim), True), x)
+
+
+def _max_min(x: Tensor, dim, keepdim: bool, lower: bool):
+    if isinstance(dim, Tensor):  # max(x, other): the elementwise maximum
+        return dim.minimum(x) if lower else dim.maximum(x)
+    if dim is None:
+        return apply1(AMax(None, False, lower), x)
+    d = check_dim(dim, x._data.ndim)
+    if x._data.ndim == 0:
+        values, indices = _max_min(x.reshape(1), 0, False, lower)
+        return ValuesIndices(values.reshape(()), indices.reshape(()))
+    fn = MaxDim(d, bool(keepdim), lower)
+    values = apply1(fn, x)
+    b = x._backend
+    index = fn.index if keepdim else b.xp.reshape(fn.index, _reduced_shape(fn.index.shape, (d,)))
+    if index.dtype != b.native_dtype(_dtypes.int64):
+        index = b.xp.astype(index, b.native_dtype(_dtypes.int64))
+    return ValuesIndices(values, Tensor._wrap(index, b))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+    """``max(x)``: the largest value (ties share the gradient evenly); ``max(x, dim, keepdim)``:
+    ``(values, indices)``, the gradient going to the returned index; ``max(x, other)``: ``maximum``."""
+    return _max_min(x, dim, keepdim, False)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+    """``min(x)``, ``min(x, dim, keepdim) -> (values, indices)`` or ``min(x, other)``, as ``max``."""
+    return _max_min(x, dim, keepdim, True)
+
+
+def _arg(x: Tensor, dim, keepdim: bool, lower: bool) -> Tensor:
+    b = x._backend
+    xp, a = b.xp, x._data
+    f = xp.argmin if lower else xp.argmax
+    if dim is None:
+        r = f(xp.reshape(a, (-1,)))
+        if keepdim:
+            r = xp.reshape(r, (1,) * a.ndim)
+    elif a.ndim == 0:
+        check_dim(dim, 0)
+        r = xp.zeros((), dtype=b.native_dtype(_dtypes.int64), device=b.native_device)
+    else:
+        r = f(a, axis=check_dim(dim, a.ndim), keepdims=bool(keepdim))
+    if r.dtype != b.native_dtype(_dtypes.int64):
+        r = xp.astype(r, b.native_dtype(_dtypes.int64))
+    return Tensor._wrap(r, b)
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) maximum along ``dim`` (None: of the flattened tensor); int64."""
+    return _arg(x, dim, keepdim, False)
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the (first) minimum along ``dim`` (None: of the flattened tensor); int64."""
+    return _arg(x, dim, keepdim, True)
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x), dim))``, computed stably (shifted by the maximum)."""
+    x = _floating(x)
+    axes = normalize_dims(dim, x._data.ndim)
+    xp = x._backend.xp
+    m = xp.max(x._data, axis=axes, keepdims=True)
+    # the shift is a constant (the result does not depend on it); infinite maxima shift by 0
+    shift = _const(x, xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
+    out = sum((x - shift).exp(), axes, keepdim=True).log() + shift
+    return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Vector norm over ``dim`` (None: all elements): p = 2 or 'fro' (the default; gradient 0 at 0),
+    1, inf, -inf, 0 (count of non-zeros) or any other number."""
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _floating(x)
+    axes = _all_dims(dim, x._data.ndim)
+    keepdim = bool(keepdim)
+    if p == "fro" or p == 2:
+        return apply1(Norm2(axes, keepdim), x)
+    if isinstance(p, str):
+        raise NotImplementedError(f"norm: p={p!r} is not supported (use 'fro' or a number)")
+    if p == 1:
+        return sum(x.abs(), axes, keepdim)
+    if p == math.inf:
+        return amax(x.abs(), axes, keepdim)
+    if p == -math.inf:
+        return amin(x.abs(), axes, keepdim)
+    if p == 0:
+        return sum(cast(x != 0, x.dtype), axes, keepdim)
+    return sum(x.abs() ** p, axes, keepdim) ** (1 / p)
+
+
+def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Cumulative sum along ``dim``; its gradient is the reversed cumulative sum."""
+    if dtype is not None:
+        x = x.to(dtype)
+    x = _numeric(x)
+    if x._data.ndim == 0:
+        check_dim(dim, 0)
+        return apply1(CumSum(0, False), x.reshape(1)).reshape(())
+    return apply1(CumSum(check_dim(dim, x._data.ndim), False), x)
+
+
 TENSOR_METHODS = {
     "sum": sum,
     "mean": mean,
+    "var": var,
+    "std": std,
+    "prod": prod,
+    "max": max,
+    "min": min,
+    "amax": amax,
+    "amin": amin,
+    "argmax": argmax,
+    "argmin": argmin,
+    "logsumexp": logsumexp,
+    "norm": norm,
+    "cumsum": cumsum,
     "broadcast_to": broadcast_to,
     "expand": lambda self, *size: broadcast_to(
         self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size
