@@ -1,9 +1,13 @@
 """Autograd: the Function base, the backward engine, grad(), grad modes, custom Functions, gradcheck, anomaly mode."""
 
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+# isort: split
+# NOTE: the modules below use Tensor: importing them imports tensorweaver.tensor and the ops, which
+# may import the names above from this (then partly initialized) package.
 from .api import backward, grad
 from .custom import Function, FunctionCtx
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
 
 __all__ = [

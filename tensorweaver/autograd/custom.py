@@ -103,13 +103,12 @@ class _CustomNode(_function.Function):
                     f"function {self.name} returned gradient {j} on {g.device}, but the input is on {x.device}"
                 )
             if g._data.shape != x._data.shape:
-                try:
-                    g = sum_to(g, x._data.shape)  # an expanded gradient sums back, as in PyTorch
-                except ValueError:
+                if not _expandable(tuple(x._data.shape), tuple(g._data.shape)):
                     raise RuntimeError(
                         f"function {self.name} returned an invalid gradient at index {j}: got shape {g.shape} "
                         f"but expected shape {x.shape}"
-                    ) from None
+                    )
+                g = sum_to(g, x._data.shape)  # an expanded gradient sums back, as in PyTorch
             if g._data.dtype != x._data.dtype:
                 g = cast(g, x.dtype)
             out.append(g)
@@ -189,6 +188,13 @@ class Function:
             ctx._saved = getattr(ctx, "_to_save", None) or ()
         ctx._to_save = None
         return outputs[0] if single else outputs
+
+
+def _expandable(shape: tuple, to: tuple) -> bool:
+    """True when ``shape`` broadcasts to ``to``."""
+    if len(shape) > len(to):
+        return False
+    return all(s in (1, t) for s, t in zip(shape, to[len(to) - len(shape) :], strict=True))
 
 
 def _saved_entry(t, originals, outputs, nodes):

@@ -31,11 +31,8 @@ def _topo_order(roots) -> list:
         if fn in seen:
             continue
         seen.add(fn)
-        inputs = fn.inputs
-        if inputs is None:
-            raise RuntimeError(_FREED)
         stack.append((fn, True))
-        for x in inputs:
+        for x in fn.inputs or ():  # a freed node (inputs None) is an error only if it has to run
             p = x.grad_fn
             if p is not None and p not in seen:
                 stack.append((p, False))
@@ -44,12 +41,18 @@ def _topo_order(roots) -> list:
 
 
 def _needed(order, inputs) -> set:
-    """The functions of ``order`` from which one of ``inputs`` is reachable (the rest are skipped)."""
+    """The functions of ``order`` whose backward leads to one of ``inputs`` (the others are skipped)."""
     leaves = {id(t) for t in inputs if t.grad_fn is None}
-    needed = {t.grad_fn for t in inputs if t.grad_fn is not None}
+    wanted = {t.grad_fn for t in inputs if t.grad_fn is not None}
+    needed: set = set()
     for fn in reversed(order):  # producers first
-        if fn not in needed and any(id(x) in leaves if x.grad_fn is None else x.grad_fn in needed for x in fn.inputs):
+        if fn.inputs is None and fn not in wanted:  # freed: it may lead to an input, and running it fails
             needed.add(fn)
+        for x in fn.inputs or ():
+            p = x.grad_fn
+            if (id(x) in leaves) if p is None else (p in wanted or p in needed):
+                needed.add(fn)
+                break
     return needed
 
 
@@ -62,8 +65,9 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     """
     pending: dict = {}  # Function -> gradient of its output, complete once it is reached
     leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete, after the walk
-    handed: set = set()  # ids of the arrays given to a .grad in this call (see _owned)
+    handed: set = {id(g._data) for g in grads}  # arrays the caller owns or given to a .grad (see _owned)
     capture = None
+    wanted_fns: dict = {}
     if inputs is not None:
         capture = {id(t): None for t in inputs}
         wanted_fns = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
@@ -82,15 +86,20 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
         needed = None if capture is None else _needed(order, inputs)
         for fn in order:
             gy = pending.pop(fn, None)
-            if gy is None or (needed is not None and fn not in needed):
-                if not retain_graph:
-                    fn.release()
+            if gy is None:
+                continue
+            run = needed is None or fn in needed
+            if not run and fn not in wanted_fns:
                 continue
             ref = getattr(fn, "out_ref", None)
             if ref is not None:
                 gy = _on_output_grad(ref(), gy, capture, create_graph, handed)
             if capture is not None and fn in wanted_fns:
                 capture[id(wanted_fns[fn])] = gy
+            if not run:
+                continue
+            if fn.inputs is None:
+                raise RuntimeError(_FREED)
             gxs = _anomaly.checked_backward(fn, gy) if anomaly else fn.backward(gy)
             for x, gx in zip(fn.inputs, gxs, strict=True):
                 if gx is None or not x._requires_grad:

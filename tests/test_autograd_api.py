@@ -1,0 +1,714 @@
+"""The autograd API on every backend: grad(), higher-order gradients (and every op's second
+derivative), custom Functions, gradcheck, hooks and retain_grad, anomaly mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorweaver as tw
+from helpers import make_inputs, to_numpy
+
+grad = tw.autograd.grad
+
+
+def t64(a, device, requires_grad=False):
+    return tw.tensor(np.asarray(a, dtype=np.float64), device=device, requires_grad=requires_grad)
+
+
+# -- second derivatives ----------------------------------------------------------------------------
+def check_second_order(fn, shapes, device, *, low=-2.0, high=2.0, eps=1e-6, rtol=1e-5, atol=1e-8, seed=0):
+    """Check that ``fn``'s backward is itself differentiable: the Hessian-vector product of
+    ``s(x) = sum(u * fn(x)**2)`` by double backward (``create_graph=True``) against central finite
+    differences of the analytic first gradient along each input element, in float64.
+
+    The square makes the first gradient depend on ``x`` even for linear ops, so that their
+    backward is differentiated too.
+    """
+    arrays, xs = make_inputs(shapes, device, low=low, high=high, seed=seed)
+    rng = np.random.default_rng(seed + 50)
+    out_shape = fn(*xs).shape
+    u = tw.tensor(rng.uniform(0.5, 1.5, size=out_shape), device=device)
+    vs = [rng.uniform(-1.0, 1.0, size=s) for s in shapes]
+    v_t = [tw.tensor(v, device=device) for v in vs]
+
+    def directional(tensors, create_graph):
+        """<grad s(x), v> (a scalar Tensor) and the first gradients."""
+        y = fn(*tensors)
+        gs = grad((y * y * u).sum(), tensors, create_graph=create_graph, allow_unused=True)
+        terms = [(g * v).sum() for g, v in zip(gs, v_t, strict=True) if g is not None]
+        assert terms, "no input got a gradient"
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return total, gs
+
+    dot, gs = directional(xs, True)
+    for i, g in enumerate(gs):
+        if g is not None:
+            assert g.device == tw.device(device) and g.shape == xs[i].shape, f"first grad {i}: {g.device} {g.shape}"
+    hv = grad(dot, xs, allow_unused=True) if dot.requires_grad else [None] * len(xs)
+    for i, a in enumerate(arrays):
+        numeric = np.zeros_like(a)
+        flat = numeric.reshape(-1)
+        for j in range(a.size):
+            vals = []
+            for sign in (1, -1):
+                b = a.copy()
+                b.reshape(-1)[j] += sign * eps
+                ts = [tw.tensor(b, device=device, requires_grad=True) if k == i else x for k, x in enumerate(xs)]
+                vals.append(directional(ts, False)[0].item())
+            flat[j] = (vals[0] - vals[1]) / (2 * eps)
+        analytic = np.zeros_like(a) if hv[i] is None else to_numpy(hv[i])
+        if hv[i] is not None:
+            assert hv[i].device == tw.device(device), f"second grad {i} on {hv[i].device}"
+        np.testing.assert_allclose(
+            analytic, numeric, rtol=rtol, atol=atol, err_msg=f"Hessian-vector product, input {i}"
+        )
+
+
+SECOND_ORDER_BINARY = [((3, 4), (4,)), ((2, 1, 3), (3, 1)), ((), (2, 3))]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b, lambda a, b: a**b],
+    ids=["add", "sub", "mul", "div", "pow"],
+)
+def test_second_order_binary(fn, device):
+    for shapes in SECOND_ORDER_BINARY:
+        check_second_order(fn, shapes, device, low=0.5, high=2.0)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: 2.0 + a,
+        lambda a: a - 2.0,
+        lambda a: 2.0 - a,
+        lambda a: 3.0 * a,
+        lambda a: a / 3.0,
+        lambda a: 3.0 / a,
+        lambda a: 2.0**a,
+        lambda a: -a,
+        lambda a: a**2,
+        lambda a: a**3,
+        lambda a: a**0.5,
+        lambda a: a**-1.5,
+        tw.exp,
+        tw.log,
+    ],
+    ids=["radd", "subs", "rsub", "rmul", "divs", "rdiv", "rpow", "neg", "sq", "cube", "sqrt", "pow-1.5", "exp", "log"],
+)
+def test_second_order_unary(fn, device):
+    check_second_order(fn, [(2, 3)], device, low=0.5, high=2.0)
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((3, 4), (4, 2)), ((4,), (4,)), ((4,), (4, 2)), ((3, 4), (4,)), ((2, 3, 4), (4, 2)), ((2, 1, 2, 3), (2, 3, 2))],
+)
+def test_second_order_matmul(shapes, device):
+    check_second_order(lambda a, b: a @ b, shapes, device)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda a: a.sum(),
+        lambda a: a.sum(dim=1),
+        lambda a: a.sum(dim=(0, 2), keepdim=True),
+        lambda a: a.mean(),
+        lambda a: a.mean(dim=-1, keepdim=True),
+        lambda a: tw.sum_to(a, (1, 3, 1)),
+        lambda a: tw.broadcast_to(a, (2, 2, 3, 2)),
+        lambda a: a.reshape(3, -1),
+        lambda a: a.permute(2, 0, 1),
+        lambda a: a.transpose(0, 1),
+        lambda a: a.T,
+        lambda a: a.mT,
+    ],
+    ids=[
+        "sum",
+        "sum1",
+        "sum02k",
+        "mean",
+        "mean-1k",
+        "sum_to",
+        "broadcast_to",
+        "reshape",
+        "permute",
+        "transpose",
+        "T",
+        "mT",
+    ],
+)
+def test_second_order_reduce_and_shape(fn, device):
+    check_second_order(fn, [(2, 3, 2)], device)
+
+
+def test_second_order_astype_and_to_backend(device):
+    # through float32 and back: finite differences in float32 are coarse, hence the tolerances
+    check_second_order(lambda a: a.to(tw.float32).to(tw.float64), [(2, 3)], device, eps=1e-3, rtol=1e-2, atol=1e-3)
+    check_second_order(lambda a: (a.to("cpu") * 2.0).to(device), [(2, 3)], device)
+
+
+# -- grad() ---------------------------------------------------------------------------------------
+def test_grad_returns_gradients_and_leaves_dot_grad_alone(device):
+    x = t64([1.0, 2.0, 3.0], device, True)
+    w = t64([0.5, -1.0, 2.0], device, True)
+    gx, gw = grad((x * w).sum(), (x, w))
+    np.testing.assert_allclose(to_numpy(gx), [0.5, -1.0, 2.0])
+    np.testing.assert_allclose(to_numpy(gw), [1.0, 2.0, 3.0])
+    assert gx.device == tw.device(device) and not gx.requires_grad
+    assert x.grad is None and w.grad is None
+    (g,) = grad((x * x).sum(), x)  # a single tensor works as inputs too
+    np.testing.assert_allclose(to_numpy(g), [2.0, 4.0, 6.0])
+
+
+def test_grad_of_non_leaf_inputs(device):
+    x = t64([1.0, 2.0], device, True)
+    h = x * 3.0  # non-leaf
+    z = h * h + x
+    gh, gx = grad(z.sum(), (h, x))
+    np.testing.assert_allclose(to_numpy(gh), 2 * 3.0 * np.array([1.0, 2.0]))
+    np.testing.assert_allclose(to_numpy(gx), 2 * 9.0 * np.array([1.0, 2.0]) + 1.0)
+    (gh,) = grad((h.exp()).sum(), h)  # only the graph above h runs
+    np.testing.assert_allclose(to_numpy(gh), np.exp([3.0, 6.0]))
+
+
+def test_grad_of_root_and_grad_outputs(device):
+    x = t64([1.0, 2.0], device, True)
+    y = x * 2.0
+    (g,) = grad(y, y, grad_outputs=t64([3.0, 4.0], device))
+    np.testing.assert_allclose(to_numpy(g), [3.0, 4.0])
+    (g,) = grad(x, x, grad_outputs=t64([5.0, 6.0], device))
+    np.testing.assert_allclose(to_numpy(g), [5.0, 6.0])
+    a, b = x * 2.0, x * x  # several outputs sum their contributions
+    (g,) = grad([a, b], x, grad_outputs=[t64([1.0, 1.0], device), t64([1.0, 2.0], device)])
+    np.testing.assert_allclose(to_numpy(g), [2.0 + 2.0, 2.0 + 8.0])
+
+
+def test_grad_unused_input_errors_name_it(device):
+    x = t64([1.0, 2.0], device, True)
+    unused = t64([[1.0, 2.0, 3.0]], device, True)
+    with pytest.raises(RuntimeError, match=r"input 1, shape \(1, 3\)\) appears to not have been used"):
+        grad((x * x).sum(), (x, unused))
+    gx, gu = grad((x * x).sum(), (x, unused), allow_unused=True)
+    assert gu is None and gx is not None
+    gx, gu = grad((x * x).sum(), (x, unused), materialize_grads=True)
+    np.testing.assert_array_equal(to_numpy(gu), np.zeros((1, 3)))
+
+
+def test_grad_argument_errors(device):
+    x = t64([1.0, 2.0], device, True)
+    c = t64([1.0, 2.0], device)
+    with pytest.raises(RuntimeError, match=r"input 1, shape \(2,\)\) does not require grad"):
+        grad((x * c).sum(), (x, c))
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad"):
+        grad(c.sum(), x)
+    with pytest.raises(RuntimeError, match=r"only for scalar outputs; output 0 has shape \(2,\)"):
+        grad(x * 2.0, x)
+    with pytest.raises(RuntimeError, match=r"grad_outputs\[0\] has shape \(3,\)"):
+        grad(x * 2.0, x, grad_outputs=t64([1.0, 1.0, 1.0], device))
+    with pytest.raises(TypeError, match=r"inputs\[0\] must be a Tensor"):
+        grad(x.sum(), [1.0])
+
+
+def test_grad_frees_the_graph_unless_retained(device):
+    x = t64([1.0, 2.0], device, True)
+    y = (x.exp() * x).sum()
+    grad(y, x, retain_graph=True)
+    (g,) = grad(y, x)
+    np.testing.assert_allclose(to_numpy(g), np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])))
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        grad(y, x)
+
+
+def test_grad_create_graph_third_derivative(device):
+    x = t64([0.5, 1.5], device, True)
+    y = (x**4).sum()
+    (g1,) = grad(y, x, create_graph=True)
+    assert g1.requires_grad and g1.grad_fn is not None
+    (g2,) = grad(g1.sum(), x, create_graph=True)
+    (g3,) = grad(g2.sum(), x)
+    xs = np.array([0.5, 1.5])
+    np.testing.assert_allclose(to_numpy(g1), 4 * xs**3)
+    np.testing.assert_allclose(to_numpy(g2), 12 * xs**2)
+    np.testing.assert_allclose(to_numpy(g3), 24 * xs)
+    assert not g3.requires_grad
+
+
+def test_backward_create_graph(device):
+    x = t64([1.0, 2.0, 3.0], device, True)
+    (x.exp() * x).sum().backward(create_graph=True)
+    g = x.grad
+    assert g.grad_fn is not None
+    xs = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(to_numpy(g), np.exp(xs) * (1 + xs))
+    (g2,) = grad(g.sum(), x)
+    np.testing.assert_allclose(to_numpy(g2), np.exp(xs) * (2 + xs))
+
+
+def test_functional_backward_with_inputs(device):
+    x = t64([1.0, 2.0], device, True)
+    w = t64([3.0, 4.0], device, True)
+    h = x * w
+    h.retain_grad()
+    tw.autograd.backward((h * h).sum(), inputs=[w])
+    np.testing.assert_allclose(to_numpy(w.grad), 2 * np.array([3.0, 4.0]) * np.array([1.0, 4.0]))
+    assert x.grad is None and h.grad is None
+    tw.autograd.backward([(x * 2.0).sum(), (x * 3.0).sum()])
+    np.testing.assert_allclose(to_numpy(x.grad), [5.0, 5.0])
+
+
+# -- higher-order gradients of a small network ------------------------------------------------------
+def _tanh(z):
+    return 1.0 - 2.0 / ((z * 2.0).exp() + 1.0)
+
+
+def _mlp(params, x):
+    w1, b1, w2, b2 = params
+    return _tanh(x @ w1 + b1) @ w2 + b2
+
+
+def _mlp_params(device, seed=0, requires_grad=True):
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 5), (5,), (5, 2), (2,)]
+    return [t64(rng.normal(0, 0.7, size=s), device, requires_grad) for s in shapes]
+
+
+def test_hessian_vector_product_of_mlp_matches_finite_differences(device):
+    rng = np.random.default_rng(1)
+    x = t64(rng.normal(size=(4, 3)), device)
+    target = t64(rng.normal(size=(4, 2)), device)
+    params = _mlp_params(device)
+    vs = [t64(rng.normal(size=p.shape), device) for p in params]
+
+    def loss(ps):
+        return ((_mlp(ps, x) - target) ** 2).mean() + (ps[0] * ps[0]).sum().log()
+
+    gs = grad(loss(params), params, create_graph=True)
+    dot = gs[0] * vs[0]
+    dot = sum(((g * v).sum() for g, v in zip(gs[1:], vs[1:], strict=True)), dot.sum())
+    hv = grad(dot, params)
+
+    eps = 1e-5
+
+    def shifted(sign):
+        ps = [t64(to_numpy(p) + sign * eps * to_numpy(v), device, True) for p, v in zip(params, vs, strict=True)]
+        return [to_numpy(g) for g in grad(loss(ps), ps)]
+
+    plus, minus = shifted(1), shifted(-1)
+    for i, h in enumerate(hv):
+        np.testing.assert_allclose(
+            to_numpy(h), (plus[i] - minus[i]) / (2 * eps), rtol=1e-6, atol=1e-9, err_msg=f"Hv {i}"
+        )
+
+
+def test_gradient_penalty_matches_finite_differences(device):
+    rng = np.random.default_rng(2)
+    xs = rng.normal(size=(3, 3))
+    params = _mlp_params(device, seed=3)
+
+    def penalty(ps, create_graph):
+        x = t64(xs, device, True)
+        (g,) = grad(_mlp(ps, x).sum(), x, create_graph=create_graph)
+        return (g**2).sum()
+
+    penalty(params, True).backward()
+    x_probe = t64(xs, device, True)
+    assert all(p.grad is not None for p in params[:3]) and x_probe.grad is None
+    eps = 1e-6
+    for i, p in enumerate(params):
+        a = to_numpy(p)
+        numeric = np.zeros_like(a)
+        for j in range(a.size):
+            vals = []
+            for sign in (1, -1):
+                b = a.copy()
+                b.reshape(-1)[j] += sign * eps
+                ps = [t64(b, device, True) if k == i else q for k, q in enumerate(params)]
+                vals.append(penalty(ps, False).item())
+            numeric.reshape(-1)[j] = (vals[0] - vals[1]) / (2 * eps)
+        if i == 3:  # the output bias does not change d(out)/dx: its gradient is zero (None)
+            assert p.grad is None or np.allclose(to_numpy(p.grad), 0.0)
+            np.testing.assert_allclose(numeric, 0.0, atol=1e-8)
+            continue
+        np.testing.assert_allclose(to_numpy(p.grad), numeric, rtol=1e-6, atol=1e-9, err_msg=f"param {i}")
+
+
+# -- custom Functions ---------------------------------------------------------------------------------
+class ScaledCube(tw.autograd.Function):
+    """k * x**3 with a non-Tensor argument k."""
+
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.save_for_backward(x)
+        ctx.k = k
+        ctx.seen_needs = ctx.needs_input_grad
+        ctx.grad_enabled_in_forward = tw.is_grad_enabled()
+        return x * x * x * k
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * x * x * (3.0 * ctx.k), None
+
+
+class ExpSavingOutput(tw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * y
+
+
+class MulAndDiff(tw.autograd.Function):
+    """Two outputs: x * y and x - y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y, x - y
+
+    @staticmethod
+    def backward(ctx, g_prod, g_diff):
+        x, y = ctx.saved_tensors
+        return g_prod * y + g_diff, g_prod * x - g_diff
+
+
+def test_custom_function_forward_backward(device):
+    x = t64([1.0, -2.0], device, True)
+    y = ScaledCube.apply(x, 2.0)
+    assert y.grad_fn is not None and y.grad_fn.name == "ScaledCubeBackward"
+    assert y.device == tw.device(device)
+    np.testing.assert_allclose(to_numpy(y), 2.0 * np.array([1.0, -8.0]))
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 6.0 * np.array([1.0, 4.0]))
+    ctx = y.grad_fn  # freed after backward
+    assert ctx.inputs is None
+    with pytest.raises(RuntimeError, match="second time"):
+        y.sum().backward()
+
+
+def test_custom_function_ctx_needs_input_grad_and_no_grad_forward(device):
+    x = t64([1.0, 2.0], device, True)
+    c = t64([1.0, 2.0], device)
+    captured = {}
+
+    class Probe(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, b, k):
+            captured["needs"] = ctx.needs_input_grad
+            captured["enabled"] = tw.is_grad_enabled()
+            out = a * b * k
+            captured["recorded"] = out.grad_fn is not None
+            return out
+
+        @staticmethod
+        def backward(ctx, gy):
+            captured["needs_bw"] = ctx.needs_input_grad
+            return gy * 2.0, gy * 3.0, None
+
+    y = Probe.apply(x, c, 4)
+    assert captured == {"needs": (True, False, False), "enabled": False, "recorded": False}
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [2.0, 2.0])  # the user's gradient, not the true one
+    assert c.grad is None
+    with tw.no_grad():
+        z = Probe.apply(x, c, 4)
+    assert z.grad_fn is None and not z.requires_grad and captured["needs"] == (False, False, False)
+
+
+def test_custom_function_second_order_and_gradcheck(device):
+    x = t64([0.5, -1.5, 2.0], device, True)
+    (g,) = grad(ScaledCube.apply(x, 2.0).sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    np.testing.assert_allclose(to_numpy(h), 12.0 * np.array([0.5, -1.5, 2.0]))
+    assert tw.autograd.gradcheck(lambda a: ScaledCube.apply(a, 2.0), (x,))
+    check_second_order(lambda a: ScaledCube.apply(a, 2.0), [(2, 3)], device)
+
+
+def test_custom_function_saving_its_output(device):
+    x = t64([0.0, 1.0], device, True)
+    y = ExpSavingOutput.apply(x)
+    node = y.grad_fn
+    saved = node.ctx._saved[0]
+    assert not isinstance(saved, tw.Tensor), "the output is saved as its array, not as the tensor (no cycle)"
+    (g,) = grad(y.sum(), x, create_graph=True)
+    np.testing.assert_allclose(to_numpy(g), np.exp([0.0, 1.0]))
+    (h,) = grad(g.sum(), x)  # second order flows through the rebuilt output
+    np.testing.assert_allclose(to_numpy(h), np.exp([0.0, 1.0]))
+    assert tw.autograd.gradcheck(ExpSavingOutput.apply, (x,))
+
+
+def test_custom_function_two_outputs(device):
+    x = t64([1.0, 2.0], device, True)
+    y = t64([3.0, 5.0], device, True)
+    p, d = MulAndDiff.apply(x, y)
+    assert p.grad_fn is not d.grad_fn
+    (p * 2.0 + d * d).sum().backward()  # both nodes share ctx: freed only after the last one
+    dx = 2.0 * np.array([3.0, 5.0]) + 2 * (np.array([1.0, 2.0]) - [3.0, 5.0])
+    dy = 2.0 * np.array([1.0, 2.0]) - 2 * (np.array([1.0, 2.0]) - [3.0, 5.0])
+    np.testing.assert_allclose(to_numpy(x.grad), dx)
+    np.testing.assert_allclose(to_numpy(y.grad), dy)
+    p, d = MulAndDiff.apply(x, y)
+    (gx,) = grad(d.sum(), x)  # only one output used: the other's gradient is zeros
+    np.testing.assert_allclose(to_numpy(gx), [1.0, 1.0])
+
+
+def test_custom_function_returning_an_input_and_gradient_checks(device):
+    class Identity(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy * 2.0
+
+    x = t64([1.0, 2.0], device, True)
+    y = Identity.apply(x)
+    assert y is not x and x.grad_fn is None and y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [2.0, 2.0])
+
+    class WrongCount(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a, k):
+            return a * k
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy
+
+    with pytest.raises(
+        RuntimeError, match=r"WrongCountBackward returned an incorrect number of gradients \(expected 2"
+    ):
+        WrongCount.apply(x, 2.0).sum().backward()
+
+    class Expanded(tw.autograd.Function):  # a broadcast gradient sums back to the input's shape
+        @staticmethod
+        def forward(ctx, a):
+            return a.sum()
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy.reshape(1, 1).broadcast_to((3, 2))
+
+    (g,) = grad(Expanded.apply(x), x)
+    np.testing.assert_allclose(to_numpy(g), [3.0, 3.0])
+
+    class BadShape(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a.sum()
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy.reshape(1).broadcast_to((3,))
+
+    with pytest.raises(RuntimeError, match=r"invalid gradient at index 0: got shape \(3,\) but expected shape \(2,\)"):
+        grad(BadShape.apply(x), x)
+    with pytest.raises(RuntimeError, match="not instantiated"):
+        Identity()
+
+
+# -- gradcheck ----------------------------------------------------------------------------------------
+def test_gradcheck_passes_on_correct_gradients(device):
+    _, (a, b) = make_inputs([(2, 3), (3, 2)], device, seed=4)
+    assert tw.autograd.gradcheck(lambda x, y: (x @ y).exp(), (a, b))
+    assert tw.autograd.gradcheck(lambda x, y: (x * y.T, x.sum()), (a, b))  # several outputs
+    f32 = tw.tensor([[0.5, 1.5]], device=device, requires_grad=True)  # float32 is checked in float64
+    assert tw.autograd.gradcheck(lambda x: x.log() * 3.0, f32)
+
+
+def test_gradcheck_reports_the_worst_element(device):
+    class Wrong(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            ctx.save_for_backward(x, y)
+            return x * y
+
+        @staticmethod
+        def backward(ctx, gy):
+            x, y = ctx.saved_tensors
+            wrong = tw.tensor([[1.0, 1.0], [1.0, 5.0]], dtype=tw.float64, device=gy.device)
+            return gy * y, gy * x * wrong  # the gradient of y is wrong at element (1, 1)
+
+    x = t64([[1.0, 2.0], [3.0, 4.0]], device, True)
+    y = t64([[0.5, 0.5], [0.5, 0.5]], device, True)
+    with pytest.raises(tw.autograd.GradcheckError, match=r"input 1, worst at input element \(1, 1\)") as e:
+        tw.autograd.gradcheck(Wrong.apply, (x, y))
+    assert "analytic 20 vs numerical 4" in str(e.value)
+    assert tw.autograd.gradcheck(Wrong.apply, (x, y), raise_exception=False) is False
+    y_const = t64([[0.5, 0.5], [0.5, 0.5]], device)  # only inputs that require grad are checked
+    assert tw.autograd.gradcheck(Wrong.apply, (x, y_const))
+
+
+# -- hooks and retain_grad -------------------------------------------------------------------------------
+def test_leaf_hook_sees_the_complete_gradient_once_and_can_replace_it(device):
+    x = t64([1.0, 2.0], device, True)
+    seen = []
+    x.register_hook(lambda g: seen.append(to_numpy(g)))
+    (x * x + x * 3.0).sum().backward()  # x reaches the loss along three paths
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], 2 * np.array([1.0, 2.0]) + 3.0)
+    x.grad = None
+    h = x.register_hook(lambda g: g * 10.0)
+    (x * 2.0).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [20.0, 20.0])
+    h.remove()
+    x.grad = None
+    (x * 2.0).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [2.0, 2.0])
+    assert len(seen) == 3
+
+
+def test_non_leaf_hook_replaces_the_gradient_flowing_down(device):
+    x = t64([1.0, 2.0], device, True)
+    y = x * 2.0
+    calls = []
+
+    def hook(g):
+        calls.append(to_numpy(g))
+        return g * 0.5
+
+    handle = y.register_hook(hook)
+    (y * y).sum().backward(retain_graph=True)
+    np.testing.assert_allclose(calls[0], 2 * np.array([2.0, 4.0]))
+    np.testing.assert_allclose(to_numpy(x.grad), 0.5 * 2 * np.array([2.0, 4.0]) * 2.0)
+    handle.remove()
+    handle.remove()  # idempotent
+    x.grad = None
+    (y * y).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * np.array([2.0, 4.0]) * 2.0)
+    assert len(calls) == 1
+
+
+def test_hooks_run_in_order_and_with_grad(device):
+    x = t64([1.0], device, True)
+    y = x * 3.0
+    y.register_hook(lambda g: g + 1.0)
+    y.register_hook(lambda g: g * 2.0)
+    (g,) = grad(y.sum(), x)
+    np.testing.assert_allclose(to_numpy(g), [(1.0 + 1.0) * 2.0 * 3.0])
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        t64([1.0], device).register_hook(lambda g: g)
+
+
+def test_retain_grad_accumulates_and_sees_hooks(device):
+    x = t64([1.0, 2.0], device, True)
+    y = x * x
+    y.retain_grad()
+    assert y.retains_grad and not x.retains_grad
+    x.retain_grad()  # a no-op on leaves
+    z = (y * 3.0).sum()
+    z.backward(retain_graph=True)
+    np.testing.assert_allclose(to_numpy(y.grad), [3.0, 3.0])
+    z.backward()
+    np.testing.assert_allclose(to_numpy(y.grad), [6.0, 6.0])  # accumulated
+    np.testing.assert_allclose(to_numpy(x.grad), 2 * 3.0 * 2 * np.array([1.0, 2.0]))
+
+    a = x * 1.0
+    a.retain_grad()
+    a.register_hook(lambda g: g * 4.0)  # the retained gradient is the one after the hooks
+    (a * 2.0).sum().backward()
+    np.testing.assert_allclose(to_numpy(a.grad), [8.0, 8.0])
+
+
+def test_retain_grad_does_not_share_memory_with_other_grads(device):
+    x = t64([1.0, 2.0], device, True)
+    w = t64([3.0, 4.0], device, True)
+    s = x + w
+    s.retain_grad()
+    s.sum().backward()
+    with tw.no_grad():
+        s.grad.mul_(0.0)
+        x.grad.add_(1.0)
+    np.testing.assert_allclose(to_numpy(w.grad), [1.0, 1.0])
+    np.testing.assert_allclose(to_numpy(x.grad), [2.0, 2.0])
+
+
+def test_retain_grad_with_create_graph_keeps_the_graph(device):
+    x = t64([1.0, 2.0], device, True)
+    y = x * x
+    y.retain_grad()
+    (y * y).sum().backward(create_graph=True)
+    assert y.grad.requires_grad
+    (g,) = grad(y.grad.sum(), x)
+    np.testing.assert_allclose(to_numpy(g), 2 * 2 * np.array([1.0, 2.0]))
+
+
+# -- anomaly mode ---------------------------------------------------------------------------------------
+def test_detect_anomaly_names_the_op_and_where_it_was_created(device):
+    x = t64([0.0, 1.0], device, True)
+    with tw.autograd.detect_anomaly(), np.errstate(divide="ignore", invalid="ignore"):
+        assert tw.autograd.is_anomaly_enabled()
+        y = x.log()  # the op that will return nan (0 / 0) in backward
+        loss = (y * t64([0.0, 1.0], device)).sum()
+        with pytest.raises(RuntimeError, match="LogBackward returned nan in its 0th output") as e:
+            loss.backward()
+    assert not tw.autograd.is_anomaly_enabled()
+    msg = str(e.value)
+    assert "test_autograd_api.py" in msg and "y = x.log()" in msg, msg
+
+    x.grad = None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = x.log()  # outside anomaly mode: no check, the nan reaches .grad
+        (y * t64([0.0, 1.0], device)).sum().backward()
+    assert np.isnan(to_numpy(x.grad)[0])
+
+
+def test_detect_anomaly_inf_decorator_and_custom_function(device):
+    class Blow(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy / 0.0
+
+    @tw.autograd.detect_anomaly()
+    def run():
+        x = t64([1.0], device, True)
+        Blow.apply(x).sum().backward()
+
+    with (
+        pytest.raises(RuntimeError, match="BlowBackward returned inf in its 0th output") as e,
+        np.errstate(divide="ignore"),
+    ):
+        run()
+    assert "Blow.apply(x)" in str(e.value)
+    with tw.autograd.set_detect_anomaly(True, check_nan=False), np.errstate(divide="ignore"):
+        x = t64([1.0], device, True)
+        Blow.apply(x).sum().backward()  # nan/inf checks off
+        assert np.isinf(to_numpy(x.grad)[0])
+    assert not tw.autograd.is_anomaly_enabled()
+
+
+def test_detect_anomaly_adds_the_creation_site_to_backward_errors(device):
+    class Broken(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(ctx, gy):
+            raise ValueError("broken backward")
+
+    x = t64([1.0], device, True)
+    with tw.autograd.detect_anomaly():
+        y = Broken.apply(x)
+        with pytest.raises(ValueError, match="broken backward") as e:
+            y.sum().backward()
+    notes = "".join(getattr(e.value, "__notes__", []))
+    if hasattr(e.value, "add_note"):
+        assert "BrokenBackward" in notes and "y = Broken.apply(x)" in notes
