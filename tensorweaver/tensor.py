@@ -58,6 +58,10 @@ class Tensor:
     @classmethod
     def _wrap(cls, data, backend) -> Tensor:
         """A tensor around a backend array, with no copy and no checks (the ops' hot path)."""
+        if data.__class__ in _host_scalar_types:
+            # NOTE: NumPy operators on 0-d arrays return NumPy scalars, which have no in-place
+            # operators and no __dlpack__; a tensor always holds an array.
+            data = _backends.host_ndarray(data)
         t = object.__new__(cls)
         t._data = data
         t._backend = backend
@@ -516,6 +520,7 @@ def _array_repr(host) -> str:
     return _backends.format_host_array(host)
 
 
+_host_scalar_types = _backends.SCALAR_TYPES
 _function.set_tensor_factory(Tensor._wrap)
 
 # NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and

@@ -10,7 +10,7 @@ import array_api_compat
 from .base import Backend, BackendUnavailable
 from .device import _known_types, device
 from .device import device as _Device
-from .numpy import NumpyBackend
+from .numpy import SCALAR_TYPES, NumpyBackend
 
 __all__ = [
     "Backend",
@@ -20,6 +20,7 @@ __all__ = [
     "register_backend",
     "registered_backends",
     "cpu",
+    "SCALAR_TYPES",
 ]
 
 cpu = NumpyBackend()

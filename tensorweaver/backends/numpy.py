@@ -8,7 +8,25 @@ import numpy as np
 from .base import Backend
 from .device import device as Device
 
-__all__ = ["NumpyBackend"]
+__all__ = ["NumpyBackend", "SCALAR_TYPES"]
+
+#: NumPy's scalar types: what NumPy operators return for 0-d arrays (see ``Tensor._wrap``)
+SCALAR_TYPES = frozenset(
+    np.dtype(n).type
+    for n in (
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "float16",
+        "float32",
+        "float64",
+        "complex64",
+        "complex128",
+    )
+)
 
 
 class NumpyBackend(Backend):

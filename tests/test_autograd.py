@@ -1,0 +1,311 @@
+"""The autograd engine: shared subgraphs, deep graphs, accumulation, freeing, grad modes, aliasing,
+and the textbook loop's gradients against hand-derived NumPy ones."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import tensorweaver as tw
+
+
+def values(t: tw.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def test_shared_subexpression(device):
+    x = tw.tensor(1.5, device=device, requires_grad=True)
+    u = 2 * x
+    y = u + 3 * u  # u is used twice: its gradient must be complete before it is propagated
+    y.backward()
+    assert x.grad.item() == 8.0 and x.grad.device == tw.device(device)
+    x2 = tw.tensor([1.0, -2.0], device=device, requires_grad=True)
+    (2 * x2 + 3 * (2 * x2)).sum().backward()
+    assert values(x2.grad).tolist() == [8.0, 8.0]
+
+
+def test_diamond_with_uneven_paths(device):
+    # x feeds z directly and through a long branch; post-order must still deliver each gradient once
+    x = tw.tensor(2.0, device=device, requires_grad=True)
+    a = x * x  # 2x
+    b = a * 3.0
+    c = b + a  # 4 * x^2 -> 8x
+    d = c * x  # 4 x^3 -> 12 x^2
+    d.backward()
+    assert x.grad.item() == pytest.approx(48.0)
+
+
+def test_deep_chain_has_no_recursion_limit(device):
+    n = 100_000
+    x = tw.tensor(1.0, device=device, requires_grad=True)
+    y = x
+    start = time.perf_counter()
+    for _ in range(n):
+        y = y + 1e-5
+    y.backward()
+    elapsed = time.perf_counter() - start
+    assert x.grad.item() == 1.0
+    assert y.item() == pytest.approx(1.0 + n * 1e-5, rel=1e-3)
+    assert elapsed < 10.0, f"{n} ops forward+backward took {elapsed:.1f} s"
+
+
+def test_gradients_accumulate_until_reset(device):
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    for k in range(1, 4):
+        (x * x).sum().backward()
+        np.testing.assert_allclose(values(x.grad), k * 2 * np.array([1.0, 2.0]))
+    x.grad = None
+    (x * 3.0).sum().backward()
+    assert values(x.grad).tolist() == [3.0, 3.0]
+    x.grad.zero_()
+    (x * 1.0).sum().backward()
+    assert values(x.grad).tolist() == [1.0, 1.0]
+
+
+def test_second_backward_needs_retain_graph(device):
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    loss = (x.exp() * x).sum()
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        loss.backward()
+    g1 = values(x.grad).copy()
+    x.grad = None
+    loss = (x.exp() * x).sum()
+    loss.backward(retain_graph=True)
+    loss.backward()
+    np.testing.assert_allclose(values(x.grad), 2 * g1, rtol=1e-6)
+    np.testing.assert_allclose(g1, np.exp([1.0, 2.0]) * (1 + np.array([1.0, 2.0])), rtol=1e-6)
+
+
+def test_graph_is_freed_after_backward(device):
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x.exp()
+    loss = (y * 2.0).sum()
+    fn = y.grad_fn
+    assert fn.inputs is not None
+    loss.backward()
+    assert fn.inputs is None and getattr(fn, "y", None) is None  # saved tensors and arrays dropped
+    assert loss.grad_fn.inputs is None
+
+
+def test_backward_through_a_freed_shared_node_is_clear(device):
+    x = tw.tensor(1.0, device=device, requires_grad=True)
+    h = x * 2.0
+    (h * 3.0).backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        (h * 4.0).backward()
+
+
+def test_non_scalar_backward_needs_a_gradient(device):
+    x = tw.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = x * x
+    with pytest.raises(RuntimeError, match=r"scalar outputs.*\(3,\).*gradient="):
+        y.backward()
+    y.backward(gradient=tw.tensor([1.0, 0.5, 0.0], device=device))
+    assert values(x.grad).tolist() == [2.0, 2.0, 0.0]
+
+
+def test_backward_gradient_argument_checks(device):
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"shape \(3,\).*\(2,\)"):
+        (x * 2.0).backward(gradient=tw.ones(3, device=device))
+    other = "strict" if device == "cpu" else "cpu"
+    with pytest.raises(RuntimeError, match="device"):
+        (x * 2.0).backward(gradient=tw.ones(2, device=other))
+    (x * 2.0).backward(gradient=tw.ones(2, dtype=tw.float64, device=device))  # cast to the output's dtype
+    assert x.grad.dtype is tw.float32 and values(x.grad).tolist() == [2.0, 2.0]
+    (x * 2.0).backward(gradient=[1.0, 1.0])  # data is made a tensor on the output's device
+    assert values(x.grad).tolist() == [4.0, 4.0]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tw.ones(2, device=device).sum().backward()
+
+
+def test_scalar_gradient_argument_scales(device):
+    x = tw.tensor(3.0, device=device, requires_grad=True)
+    (x * x).backward(gradient=tw.tensor(0.5, device=device))
+    assert x.grad.item() == 3.0
+
+
+# -- grad modes -------------------------------------------------------------------------------------
+def test_no_grad_records_nothing(device):
+    x = tw.tensor([1.0], device=device, requires_grad=True)
+    with tw.no_grad():
+        assert not tw.is_grad_enabled()
+        y = (x * 2.0).exp() + x
+        with tw.enable_grad():
+            z = x * 3.0
+    assert tw.is_grad_enabled()
+    assert y.grad_fn is None and not y.requires_grad and y.is_leaf
+    assert z.grad_fn is not None and z.requires_grad
+
+
+def test_grad_modes_as_decorators(device):
+    x = tw.tensor([1.0], device=device, requires_grad=True)
+
+    @tw.no_grad()
+    def frozen(t):
+        assert not tw.is_grad_enabled()
+        return t * 2.0
+
+    @tw.enable_grad()
+    def recorded(t):
+        return t * 2.0
+
+    @tw.set_grad_enabled(False)
+    def off(t):
+        return t * 2.0
+
+    assert tw.is_grad_enabled()  # decorating switched nothing
+    assert frozen(x).grad_fn is None and off(x).grad_fn is None
+    with tw.no_grad():
+        assert recorded(x).grad_fn is not None
+        assert not tw.is_grad_enabled()
+    assert frozen.__name__ == "frozen"
+
+
+def test_set_grad_enabled(device):
+    x = tw.tensor([1.0], device=device, requires_grad=True)
+    with tw.set_grad_enabled(False):
+        assert (x * 2.0).grad_fn is None
+    assert tw.is_grad_enabled()
+    with tw.set_grad_enabled(True):
+        assert (x * 2.0).grad_fn is not None
+    tw.set_grad_enabled(False)  # a plain call switches at once, as in PyTorch
+    try:
+        assert not tw.is_grad_enabled() and (x * 2.0).grad_fn is None
+    finally:
+        tw.set_grad_enabled(True)
+    assert tw.is_grad_enabled()
+
+
+def test_grad_mode_restored_after_an_exception():
+    with pytest.raises(ZeroDivisionError):
+        with tw.no_grad():
+            1 / 0  # noqa: B018
+    assert tw.is_grad_enabled()
+
+    @tw.no_grad()
+    def boom():
+        raise ValueError("x")
+
+    with pytest.raises(ValueError):
+        boom()
+    assert tw.is_grad_enabled()
+
+
+def test_update_under_no_grad_is_in_place(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    (w * w).sum().backward()
+    before = w.array
+    with tw.no_grad():
+        w -= 0.5 * w.grad
+    assert w.array is before and w.requires_grad and w.is_leaf and w.grad_fn is None
+    assert values(w).tolist() == [0.0, 0.0]
+
+
+# -- aliasing of leaf gradients ------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+def test_leaf_grads_never_alias(shape, device):
+    cases = [
+        lambda a, b: a + b,
+        lambda a, b: b + a,
+        lambda a, b: a - b,
+        lambda a, b: (a + b) * 1.0,
+        lambda a, b: a.reshape(-1).sum() + b.reshape(-1).sum() if shape else a + b,
+    ]
+    for make in cases:
+        a = tw.ones(*shape, device=device, requires_grad=True)
+        b = tw.ones(*shape, device=device, requires_grad=True)
+        out = make(a, b)
+        out.sum().backward() if out.ndim else out.backward()
+        b_before = values(b.grad).copy()
+        a.grad.zero_()
+        np.testing.assert_array_equal(values(b.grad), b_before)
+        assert np.all(values(b.grad) != 0)
+        b.grad.zero_()
+        assert np.all(values(a.grad) == 0)
+
+
+def test_leaf_grad_does_not_alias_the_incoming_gradient(device):
+    for through in (lambda t: t * 1.0, lambda t: t + 0.0, lambda t: t.reshape(3)):
+        x = tw.ones(3, device=device, requires_grad=True)
+        g = tw.ones(3, device=device)
+        through(x).backward(gradient=g)
+        x.grad.zero_()
+        assert values(g).tolist() == [1.0, 1.0, 1.0]
+    leaf = tw.ones(2, device=device, requires_grad=True)
+    g2 = tw.full((2,), 5.0, device=device)
+    leaf.backward(gradient=g2)
+    leaf.grad.zero_()
+    assert values(g2).tolist() == [5.0, 5.0]
+
+
+def test_leaf_grad_does_not_alias_a_retained_grad(device):
+    a = tw.ones(2, device=device, requires_grad=True)
+    h = a * 1.0
+    h.retain_grad()
+    (h + 0.0).sum().backward()
+    a.grad.zero_()
+    assert values(h.grad).tolist() == [1.0, 1.0]
+
+
+# -- the textbook loop against hand-derived gradients ---------------------------------------------
+def test_textbook_loop_matches_numpy_gradients(device):
+    rng = np.random.default_rng(7)
+    N = 20
+    x_np = rng.standard_normal((N, 3))
+    y_np = rng.standard_normal((N, 2))
+    w_np = rng.standard_normal((2, 3))
+    b_np = rng.standard_normal(2)
+    lr = 0.05
+    x = tw.tensor(x_np, device=device)
+    y = tw.tensor(y_np, device=device)
+    w = tw.tensor(w_np, device=device, requires_grad=True)
+    b = tw.tensor(b_np, device=device, requires_grad=True)
+    assert w.dtype is tw.float64
+    losses = []
+    for _ in range(5):
+        pred = x @ w.T + b
+        loss = ((pred - y) ** 2).mean()
+        loss.backward()
+        r = x_np @ w_np.T + b_np - y_np  # (N, 2)
+        n = r.size  # mean over every element of (N, 2)
+        dw = 2 / n * r.T @ x_np  # = 2/N' * sum_i r_i x_i^T
+        db = 2 / n * r.sum(axis=0)
+        np.testing.assert_allclose(loss.item(), np.mean(r**2), rtol=1e-12)
+        np.testing.assert_allclose(values(w.grad), dw, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(values(b.grad), db, rtol=1e-10, atol=1e-12)
+        assert w.grad.device == tw.device(device) and w.grad.dtype is tw.float64 and w.grad.shape == (2, 3)
+        assert b.grad.shape == (2,)
+        w.data -= lr * w.grad
+        b.data -= lr * b.grad
+        w.grad = None
+        b.grad = None
+        w_np = w_np - lr * dw
+        b_np = b_np - lr * db
+        np.testing.assert_allclose(values(w), w_np, rtol=1e-12)
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_textbook_loop_single_output_formula(device):
+    """The issue's formulas for one output: dL/dw = 2/N sum((x w^T + b - y) x), dL/db = 2/N sum(...)."""
+    rng = np.random.default_rng(3)
+    N = 12
+    x_np, y_np = rng.standard_normal((N, 4)), rng.standard_normal((N, 1))
+    w = tw.tensor(rng.standard_normal((1, 4)), device=device, requires_grad=True)
+    b = tw.tensor(rng.standard_normal(1), device=device, requires_grad=True)
+    x, y = tw.tensor(x_np, device=device), tw.tensor(y_np, device=device)
+    for _ in range(3):
+        w_np, b_np = values(w).copy(), values(b).copy()
+        loss = ((x @ w.T + b - y) ** 2).mean()
+        loss.backward()
+        r = x_np @ w_np.T + b_np - y_np  # (N, 1)
+        np.testing.assert_allclose(values(w.grad), 2 / N * np.sum(r * x_np, axis=0, keepdims=True), rtol=1e-10)
+        np.testing.assert_allclose(values(b.grad), 2 / N * np.sum(r, axis=0), rtol=1e-10)
+        w.data -= 0.1 * w.grad
+        b.data -= 0.1 * b.grad
+        w.grad = None
+        b.grad = None

@@ -1,0 +1,554 @@
+"""Tensor: construction, dtype rules, .data/.grad, conversions, repr, NumPy interop, factories, errors."""
+
+from __future__ import annotations
+
+import array_api_strict
+import numpy as np
+import pytest
+
+import tensorweaver as tw
+
+
+def values(t: tw.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+# -- construction ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "data, dtype, shape",
+    [
+        (3.0, tw.float32, ()),
+        (3, tw.int64, ()),
+        (True, tw.bool, ()),
+        (1 + 2j, tw.complex64, ()),
+        ([1.0, 2.0], tw.float32, (2,)),
+        ([1, 2.5], tw.float32, (2,)),
+        ([[1, 2], [3, 4]], tw.int64, (2, 2)),
+        ([[True], [False]], tw.bool, (2, 1)),
+        ([], tw.float32, (0,)),
+        (np.arange(6, dtype=np.float64).reshape(2, 3), tw.float64, (2, 3)),
+        (np.arange(3, dtype=np.int32), tw.int32, (3,)),
+        (np.array([True, False]), tw.bool, (2,)),
+        (np.float64(2.0), tw.float64, ()),
+        (np.float32(2.0), tw.float32, ()),
+    ],
+)
+def test_constructor_dtype_and_shape(data, dtype, shape, device):
+    for t in (tw.tensor(data, device=device), tw.Tensor(data, device=device)):
+        assert t.dtype is dtype
+        assert t.shape == shape
+        assert t.device == tw.device(device)
+        np.testing.assert_array_equal(values(t), np.asarray(data).astype(dtype.name))
+        assert not t.requires_grad and t.grad is None and t.grad_fn is None and t.is_leaf
+
+
+def test_constructor_copies_numpy_data(device):
+    a = np.array([1.0, 2.0])
+    t = tw.tensor(a, device=device)
+    a[0] = 100.0
+    assert values(t).tolist() == [1.0, 2.0]
+
+
+def test_constructor_from_backend_arrays():
+    strict = array_api_strict.asarray([1.0, 2.0], device=array_api_strict.Device("device1"))
+    t = tw.tensor(strict)
+    assert t.device == "strict" and t.dtype is tw.float64 and t.array is not strict
+    assert values(t).tolist() == [1.0, 2.0]
+    moved = tw.tensor(strict, device="cpu", dtype=tw.float32)
+    assert moved.device == "cpu" and moved.dtype is tw.float32 and isinstance(moved.array, np.ndarray)
+
+
+def test_constructor_from_tensor_copies_and_detaches(device):
+    src = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    t = tw.tensor(src)
+    assert t.device == src.device and not t.requires_grad and t.array is not src.array
+    t += 1.0
+    assert values(src).tolist() == [1.0, 2.0]
+    assert tw.Tensor(src, dtype=tw.float64).dtype is tw.float64
+    other = "cpu" if device != "cpu" else "strict"
+    moved = tw.tensor(src, device=other)
+    assert moved.device == tw.device(other) and values(moved).tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("spec", [tw.float64, "float64", np.float64, "double"])
+def test_dtype_argument_spellings(spec, device):
+    assert tw.tensor([1, 2], dtype=spec, device=device).dtype is tw.float64
+
+
+def test_default_dtype(device):
+    assert tw.get_default_dtype() is tw.float32
+    tw.set_default_dtype(tw.float64)
+    assert tw.get_default_dtype() is tw.float64
+    assert tw.tensor(1.5, device=device).dtype is tw.float64
+    assert tw.tensor([1, 2.5], device=device).dtype is tw.float64
+    assert tw.zeros(2, device=device).dtype is tw.float64
+    assert tw.tensor(1, device=device).dtype is tw.int64  # ints don't follow the default
+    assert tw.tensor(np.float32(1), device=device).dtype is tw.float32  # NumPy keeps its dtype
+    assert (tw.tensor([1, 2], device=device) * 2.5).dtype is tw.float64
+    with pytest.raises(TypeError, match="floating-point"):
+        tw.set_default_dtype(tw.int64)
+
+
+# -- promotion --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "a, b, result",
+    [
+        (tw.float32, tw.float64, tw.float64),
+        (tw.float64, tw.float32, tw.float64),
+        (tw.int64, tw.float32, tw.float32),
+        (tw.int32, tw.int64, tw.int64),
+        (tw.bool, tw.int64, tw.int64),
+        (tw.bool, tw.float32, tw.float32),
+    ],
+)
+def test_tensor_tensor_promotion(a, b, result, device):
+    x = tw.ones(3, dtype=a, device=device)
+    y = tw.ones(3, dtype=b, device=device)
+    assert tw.promote_types(a, b) is result
+    for out in (x * y, x + y, y - x):
+        assert out.dtype is result and out.device == tw.device(device)
+
+
+@pytest.mark.parametrize(
+    "dtype, scalar, result",
+    [
+        (tw.float32, 2.0, tw.float32),
+        (tw.float32, 2, tw.float32),
+        (tw.float64, 2.0, tw.float64),
+        (tw.int64, 2, tw.int64),
+        (tw.int64, 2.5, tw.float32),
+        (tw.int32, 2, tw.int32),
+        (tw.float32, np.float64(2.0), tw.float32),
+    ],
+)
+def test_python_scalar_never_promotes_within_kind(dtype, scalar, result, device):
+    x = tw.ones(2, dtype=dtype, device=device)
+    for out in (x * scalar, scalar * x, x + scalar, x - scalar, scalar - x):
+        assert out.dtype is result, (out.dtype, result)
+    np.testing.assert_allclose(values(x * scalar), [float(scalar)] * 2)
+
+
+# -- .data and .grad ------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(2, 3), ()])
+def test_data_shares_storage_and_updates_in_place(shape, device):
+    w = tw.ones(*shape, device=device, requires_grad=True)
+    (w * 3.0).sum().backward()
+    d = w.data
+    assert d.array is w.array and not d.requires_grad and d.grad_fn is None and d.is_leaf
+    before = w.array
+    w.data -= 0.5 * w.grad
+    np.testing.assert_allclose(values(w), np.full(shape, -0.5))
+    assert w.requires_grad and w.is_leaf
+    assert w.array is before
+    w.data = tw.full(shape, 7.0, device=device)
+    np.testing.assert_allclose(values(w), np.full(shape, 7.0))
+    w.grad = None
+    assert w.grad is None
+
+
+def test_zero_dim_results_hold_arrays(device):
+    """NumPy returns scalars for 0-d operations; tensors must still hold (mutable) arrays."""
+    b = tw.tensor(1.0, device=device, requires_grad=True)
+    (b * 2.0).backward()
+    b.data = b.data - 0.25 * b.grad  # an op result becomes the leaf's storage
+    b.data -= 0.25 * b.grad  # then the usual in-place update
+    assert b.item() == 0.0
+    loss = (tw.tensor([1.0, 2.0], device=device) * 2.0).sum()
+    if device == "cpu":
+        assert isinstance(loss.array, np.ndarray) and isinstance(b.grad.array, np.ndarray)
+    running = loss.detach()
+    running += 1.0
+    running *= 2
+    assert running.item() == 14.0
+
+
+def test_data_assignment_checks():
+    w = tw.ones(2, requires_grad=True)
+    with pytest.raises(TypeError, match="Tensor"):
+        w.data = np.zeros(2)
+    with pytest.raises(RuntimeError, match="strict"):
+        w.data = tw.zeros(2, device="strict")
+    with pytest.raises(RuntimeError, match=r"shape \(3,\)"):
+        w.grad = tw.zeros(3)
+    with pytest.raises(TypeError, match="Tensor or None"):
+        w.grad = [0.0, 0.0]
+    w.grad = tw.full((2,), 2.0)
+    assert values(w.grad).tolist() == [2.0, 2.0]
+
+
+# -- attributes and conversions -------------------------------------------------------------------
+def test_attributes(device):
+    t = tw.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
+    assert t.shape == (2, 3) and t.ndim == 2 and t.dim() == 2 and len(t) == 2
+    assert t.size() == (2, 3) and t.size(1) == 3 and t.size(-1) == 3 and t.numel() == 6
+    assert t.dtype is tw.float32 and t.dtype == tw.float32 and t.is_floating_point()
+    assert t.device == tw.device(device) and t.is_cuda is False
+    assert t.T.shape == (3, 2) and values(t.T).tolist() == [[1, 4], [2, 5], [3, 6]]
+    assert tw.ones(4, 2, 3, device=device).mT.shape == (4, 3, 2)
+    assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert isinstance(t.numpy(), np.ndarray) and t.numpy().dtype == np.float32
+    with pytest.raises(IndexError, match=r"\[-2, 1\]"):
+        t.size(2)
+
+
+def test_raw_array_attribute(device):
+    t = tw.tensor([1.0, 2.0], device=device)
+    if device == "strict":
+        assert type(t.array).__module__.startswith("array_api_strict")
+        assert t.array.device == array_api_strict.Device("device1")
+    elif device == "cpu":
+        assert isinstance(t.array, np.ndarray)
+
+
+def test_item_and_format(device):
+    s = tw.tensor([[3.14159]], device=device)
+    assert s.item() == pytest.approx(3.14159, rel=1e-6) and isinstance(s.item(), float)
+    assert f"{s:.4f}" == "3.1416" and f"{tw.tensor(7, device=device):d}" == "7"
+    assert isinstance(tw.tensor(7, device=device).item(), int) and int(tw.tensor(7.9, device=device)) == 7
+    assert bool(tw.tensor(1.0, device=device)) is True and float(s) == pytest.approx(3.14159)
+    with pytest.raises(RuntimeError, match="2 elements"):
+        tw.tensor([1.0, 2.0], device=device).item()
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(tw.tensor([1.0, 2.0], device=device))
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad(device):
+    t = tw.tensor([1.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
+        t.numpy()
+    assert t.detach().numpy().tolist() == [1.0]
+
+
+def test_repr_like_pytorch():
+    assert repr(tw.tensor([1.0, 2.0])) == "tensor([1., 2.])"
+    assert repr(tw.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(tw.tensor(3.0)) == "tensor(3.)"
+    assert repr(tw.tensor([0.5, 1.25])) == "tensor([0.5000, 1.2500])"
+    assert repr(tw.tensor([[1.0, 2.0], [3.0, 4.0]])) == "tensor([[1., 2.],\n        [3., 4.]])"
+    assert repr(tw.tensor([1.0, 2.0], requires_grad=True)) == "tensor([1., 2.], requires_grad=True)"
+    x = tw.tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x * 2.0) == "tensor([2., 4.], grad_fn=<MulScalarBackward>)"
+    assert repr(tw.tensor([1.0], dtype=tw.float64)) == "tensor([1.], dtype=tensorweaver.float64)"
+    assert repr(tw.tensor([1.0], device="strict")) == "tensor([1.], device='strict')"
+    assert str(tw.tensor([True])) == "tensor([ True])"
+    assert repr(tw.zeros(0)) == "tensor([], dtype=tensorweaver.float32)"
+
+
+def test_numpy_asarray_shares_cpu_memory_and_refuses_other_devices():
+    t = tw.tensor([1.0, 2.0])
+    a = np.asarray(t)
+    assert isinstance(a, np.ndarray) and np.shares_memory(a, t.array)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match=r"strict.*\.numpy\(\)"):
+        np.asarray(tw.tensor([1.0], device="strict"))
+
+
+def test_dlpack_is_zero_copy_on_cpu():
+    t = tw.tensor([1.0, 2.0, 3.0])
+    a = np.from_dlpack(t)
+    assert np.shares_memory(a, t.array)
+    a[0] = 10.0
+    assert t.tolist() == [10.0, 2.0, 3.0]
+    src = np.arange(4.0)
+    u = tw.from_dlpack(src)
+    assert u.device == "cpu" and u.dtype is tw.float64 and np.shares_memory(u.array, src)
+    src[1] = -1.0
+    assert u.tolist() == [0.0, -1.0, 2.0, 3.0]
+    same = tw.from_dlpack(t)
+    assert same.array is t.array and not same.requires_grad
+
+
+def test_dlpack_of_an_op_result_on_cpu():
+    t = tw.tensor([1.0, 2.0], requires_grad=True)
+    loss = (t * t).sum()
+    assert np.from_dlpack(loss.detach()).tolist() == 5.0
+
+
+# -- moves and casts ------------------------------------------------------------------------------
+def test_to_device_and_dtype(device):
+    t = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    assert t.to(device) is t and t.to(tw.float32) is t and t.to(device, tw.float32) is t
+    d = t.to(tw.float64)
+    assert d.dtype is tw.float64 and d.device == tw.device(device) and d.grad_fn is not None
+    other = "strict" if device == "cpu" else "cpu"
+    m = t.to(other)
+    assert m.device == tw.device(other) and m.dtype is tw.float32 and values(m).tolist() == [1.0, 2.0]
+    both = t.to(other, tw.float64)
+    assert both.device == tw.device(other) and both.dtype is tw.float64
+    like = t.to(tw.zeros(1, dtype=tw.float64, device=other))
+    assert like.device == tw.device(other) and like.dtype is tw.float64
+    assert t.to(device=other, dtype="float64").dtype is tw.float64
+    # differentiable: the gradient comes back to the original device and dtype
+    ((m * 3.0).sum().to(device) + (d * 2.0).sum()).backward()
+    assert t.grad.device == tw.device(device) and t.grad.dtype is tw.float32
+    assert values(t.grad).tolist() == [5.0, 5.0]
+    assert t.cpu().device == "cpu" and values(t.cpu()).tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="unexpected"):
+        t.to(device, bogus=1)
+
+
+def test_float_double_detach():
+    t = tw.tensor([1, 2])
+    assert t.float().dtype is tw.float32 and t.double().dtype is tw.float64
+    x = tw.tensor([1.0], requires_grad=True)
+    y = x * 2.0
+    d = y.detach()
+    assert d.array is y.array and not d.requires_grad and d.grad_fn is None and d.is_leaf
+    assert x.detach().array is x.array
+
+
+def test_cuda_method_fails_clearly_without_a_gpu():
+    if tw.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(tw.backends.BackendUnavailable, match="CUDA|CuPy"):
+        tw.tensor([1.0]).cuda()
+    with pytest.raises(tw.backends.BackendUnavailable):
+        tw.tensor([1.0]).cuda(1)
+
+
+def test_requires_grad_flags(device):
+    t = tw.tensor([1.0], device=device)
+    assert t.requires_grad_() is t and t.requires_grad and t.is_leaf
+    t.requires_grad = False
+    assert not t.requires_grad
+    with pytest.raises(RuntimeError, match="floating point"):
+        tw.tensor([1], device=device).requires_grad_()
+    y = tw.tensor([1.0], device=device, requires_grad=True) * 2.0
+    assert not y.is_leaf
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad_(False)
+
+
+def test_retain_grad(device):
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y = x * 3.0
+    y.retain_grad()
+    assert y.retains_grad
+    z = y * 2.0  # not retained
+    (z.sum()).backward()
+    assert values(y.grad).tolist() == [2.0, 2.0] and z.grad is None
+    assert values(x.grad).tolist() == [6.0, 6.0]
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tw.tensor([1.0], device=device).retain_grad()
+
+
+@pytest.mark.parametrize("shape", [(2, 2), ()])
+def test_zero_(shape, device):
+    t = tw.ones(*shape, device=device)
+    assert t.zero_() is t
+    assert np.all(values(t) == 0)
+    with pytest.raises(RuntimeError, match=r"\.data"):
+        tw.ones(2, device=device, requires_grad=True).zero_()
+    with tw.no_grad():
+        w = tw.ones(2, device=device, requires_grad=True)
+        w.zero_()
+    assert values(w).tolist() == [0.0, 0.0]
+
+
+# -- NumPy on the left -------------------------------------------------------------------------------
+def test_numpy_scalar_on_the_left_keeps_the_graph(device):
+    t = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    for out in (np.float64(2.0) * t, np.float32(2.0) * t, np.float64(2.0) + t, np.float64(2.0) - t):
+        assert isinstance(out, tw.Tensor) and out.grad_fn is not None and out.dtype is tw.float32
+        assert out.device == tw.device(device)
+    (np.float64(3.0) * t).sum().backward()
+    assert values(t.grad).tolist() == [3.0, 3.0]
+
+
+def test_ndarray_on_the_left_keeps_the_graph():
+    t = tw.tensor([1.0, 2.0], requires_grad=True)
+    out = np.array([10.0, 20.0]) + t
+    assert isinstance(out, tw.Tensor) and out.grad_fn is not None
+    assert values(out).tolist() == [11.0, 22.0]
+    prod = np.array([10.0, 20.0]) * t
+    assert isinstance(prod, tw.Tensor)
+    prod.sum().backward()
+    assert values(t.grad).tolist() == [10.0, 20.0]
+
+
+def test_ndarray_with_a_device_tensor_is_not_copied_silently():
+    t = tw.tensor([1.0, 2.0], device="strict")
+    with pytest.raises(TypeError, match="strict"):
+        np.array([1.0, 2.0]) + t
+
+
+# -- factories --------------------------------------------------------------------------------------
+def test_constant_factories(device):
+    dev = tw.device(device)
+    for t, shape, dtype, fill in (
+        (tw.zeros(2, 3, device=device), (2, 3), tw.float32, 0),
+        (tw.zeros((2, 3), device=device), (2, 3), tw.float32, 0),
+        (tw.ones([4], dtype=tw.float64, device=device), (4,), tw.float64, 1),
+        (tw.ones(device=device), (), tw.float32, 1),
+        (tw.full((2,), 3.5, device=device), (2,), tw.float32, 3.5),
+        (tw.full((2,), 3, device=device), (2,), tw.int64, 3),
+        (tw.full((1,), True, device=device), (1,), tw.bool, True),
+        (tw.empty(3, device=device), (3,), tw.float32, None),
+    ):
+        assert t.shape == shape and t.dtype is dtype and t.device == dev
+        if fill is not None:
+            assert np.all(values(t) == fill)
+    z = tw.zeros(2, device=device, requires_grad=True)
+    assert z.requires_grad and z.is_leaf
+    with pytest.raises(ValueError, match="non-negative"):
+        tw.zeros(-1, device=device)
+
+
+def test_like_factories(device):
+    src = tw.tensor([[1, 2, 3]], dtype=tw.float64, device=device)
+    for t, fill in (
+        (tw.zeros_like(src), 0),
+        (tw.ones_like(src), 1),
+        (tw.full_like(src, 7), 7),
+        (tw.empty_like(src), None),
+        (tw.rand_like(src), None),
+        (tw.randn_like(src), None),
+    ):
+        assert t.shape == (1, 3) and t.dtype is tw.float64 and t.device == src.device
+        if fill is not None:
+            assert np.all(values(t) == fill)
+    assert tw.zeros_like(src, dtype=tw.int32).dtype is tw.int32
+    other = "strict" if device == "cpu" else "cpu"
+    assert tw.ones_like(src, device=other).device == tw.device(other)
+
+
+def test_ranges(device):
+    a = tw.arange(5, device=device)
+    assert a.dtype is tw.int64 and a.tolist() == [0, 1, 2, 3, 4] and a.device == tw.device(device)
+    assert tw.arange(2, 8, 3, device=device).tolist() == [2, 5]
+    f = tw.arange(0, 1, 0.25, device=device)
+    assert f.dtype is tw.float32 and f.tolist() == [0.0, 0.25, 0.5, 0.75]
+    ls = tw.linspace(0, 1, 5, device=device)
+    assert ls.dtype is tw.float32 and ls.device == tw.device(device)
+    np.testing.assert_allclose(values(ls), [0, 0.25, 0.5, 0.75, 1.0])
+    e = tw.eye(3, device=device)
+    assert e.device == tw.device(device) and np.array_equal(values(e), np.eye(3))
+    assert np.array_equal(values(tw.eye(2, 3, dtype=tw.float64, device=device)), np.eye(2, 3))
+
+
+def test_random_factories(device):
+    dev = tw.device(device)
+    r = tw.rand(1000, device=device)
+    assert r.shape == (1000,) and r.dtype is tw.float32 and r.device == dev
+    assert 0.0 <= values(r).min() and values(r).max() < 1.0 and 0.4 < values(r).mean() < 0.6
+    n = tw.randn(20, 50, dtype=tw.float64, device=device)
+    assert n.shape == (20, 50) and n.dtype is tw.float64 and n.device == dev
+    assert abs(values(n).mean()) < 0.2 and 0.8 < values(n).std() < 1.2
+    i = tw.randint(3, 7, (500,), device=device)
+    assert i.dtype is tw.int64 and i.device == dev and set(values(i).tolist()) == {3, 4, 5, 6}
+    assert tw.randint(5, (3,), device=device).shape == (3,)
+    assert tw.rand(2, 2, device=device, requires_grad=True).requires_grad
+
+
+def test_manual_seed_repeats_on_every_device(device):
+    def draw():
+        tw.manual_seed(1234)
+        return [
+            values(tw.rand(5, device=device)),
+            values(tw.randn(5, device=device)),
+            values(tw.randint(0, 100, (5,), device=device)),
+        ]
+
+    first, second = draw(), draw()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    tw.manual_seed(4321)
+    assert not np.array_equal(values(tw.rand(5, device=device)), first[0])
+
+
+def test_from_numpy_shares_memory():
+    a = np.arange(6, dtype=np.float64).reshape(2, 3)
+    t = tw.from_numpy(a)
+    assert t.device == "cpu" and t.dtype is tw.float64 and t.shape == (2, 3) and t.array is a
+    a[0, 0] = 100.0
+    assert t.tolist()[0][0] == 100.0
+    t += 1.0
+    assert a[1, 2] == 6.0
+    assert tw.from_numpy(np.arange(3, dtype=np.int32)).dtype is tw.int32
+    with pytest.raises(TypeError, match="ndarray"):
+        tw.from_numpy([1.0, 2.0])
+
+
+# -- errors -----------------------------------------------------------------------------------------
+def test_broadcast_error_names_both_shapes(device):
+    a = tw.ones(2, 3, device=device)
+    b = tw.ones(4, device=device)
+    for op in (lambda: a + b, lambda: a * b, lambda: a - b, lambda: a / b):
+        with pytest.raises(ValueError, match=r"\(2, 3\).*\(4,\)"):
+            op()
+
+
+def test_matmul_error_names_both_shapes(device):
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 3\)"):
+        tw.ones(2, 3, device=device) @ tw.ones(4, 3, device=device)
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2, 2\)"):
+        tw.ones(3, device=device) @ tw.ones(2, 2, device=device)
+
+
+@pytest.mark.parametrize("dtypes", [(tw.float32, tw.float32), (tw.float32, tw.float64), (tw.int64, tw.float32)])
+def test_two_devices_in_one_op_name_both(dtypes):
+    a = tw.ones(2, 2, dtype=dtypes[0], device="cpu")
+    b = tw.ones(2, 2, dtype=dtypes[1], device="strict")
+    for op in (lambda: a + b, lambda: b * a, lambda: a - b, lambda: a / b, lambda: a @ b, lambda: b**a):
+        with pytest.raises(RuntimeError, match=r"(cpu.*strict|strict.*cpu)"):
+            op()
+
+
+@pytest.mark.parametrize(
+    "data, shown",
+    [("abc", "str 'abc'"), ([object()], "list [<object"), ({"a": 1}, "dict"), ([[1, 2], [3]], "list [[1, 2], [3]]")],
+)
+def test_bad_data_says_what_was_given(data, shown, device):
+    with pytest.raises(TypeError) as e:
+        tw.tensor(data, device=device)
+    assert shown in str(e.value)
+
+
+def test_unknown_dtype_is_named():
+    with pytest.raises(TypeError, match="unknown dtype 'float7'"):
+        tw.tensor([1.0], dtype="float7")
+
+
+@pytest.mark.parametrize(
+    "make_op",
+    [
+        lambda t, d: t.__isub__(tw.tensor([0.5, 0.5], device=d)),  # int -= float tensor
+        lambda t, d: t.__iadd__(2.5),  # int += Python float
+        lambda t, d: t.__imul__(tw.tensor([1.5, 1.5], dtype=tw.float64, device=d)),
+        lambda t, d: t.__itruediv__(2),  # int /= int would be float
+        lambda t, d: t.__iadd__(tw.tensor([1, 2, 3], device=d)),  # shape mismatch
+        lambda t, d: t.__iadd__(tw.ones(2, 2, dtype=tw.int64, device=d)),  # would grow the tensor
+        lambda t, d: t.__iadd__(tw.tensor([1, 1], device="strict" if d == "cpu" else "cpu")),  # other device
+        lambda t, d: t.__iadd__("a"),
+    ],
+)
+def test_impossible_in_place_ops_leave_the_tensor_unchanged(make_op, device):
+    t = tw.tensor([10, 20], device=device)
+    array_before = t.array
+    with pytest.raises((RuntimeError, TypeError)):
+        make_op(t, device)
+    assert t.dtype is tw.int64 and t.tolist() == [10, 20] and t.array is array_before
+
+
+def test_possible_in_place_ops(device):
+    t = tw.tensor([[1.0, 2.0], [3.0, 4.0]], device=device)
+    before = t.array
+    t += tw.tensor([1.0, 1.0], device=device)  # broadcast
+    t -= 1
+    t *= tw.tensor(2.0, dtype=tw.float64, device=device)  # float64 into float32: same kind, allowed
+    t /= 2
+    i = tw.tensor([1, 2], device=device)
+    i *= 3
+    i += tw.tensor([True, False], device=device)
+    assert t.tolist() == [[1.0, 2.0], [3.0, 4.0]] and t.array is before and t.dtype is tw.float32
+    assert i.tolist() == [4, 6] and i.dtype is tw.int64
+    t.add_(tw.ones(2, device=device), alpha=2)
+    t.sub_(1.0).mul_(2.0).div_(2.0)
+    assert t.tolist() == [[2.0, 3.0], [4.0, 5.0]]
+
+
+def test_in_place_on_a_leaf_that_requires_grad_points_to_data(device):
+    w = tw.ones(2, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"w\.data -= lr \* w\.grad"):
+        w -= 1.0
+    assert w.tolist() == [1.0, 1.0]
