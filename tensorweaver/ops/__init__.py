@@ -7,17 +7,18 @@ and the Tensor methods it provides in ``TENSOR_METHODS``.
 from __future__ import annotations
 
 from .. import _dtypes
-from . import elementwise, linalg, reduce, shape
+from . import elementwise, linalg, nn, reduce, shape
 from ._common import Function, Tensor, cast, state
 from .elementwise import *  # noqa: F403
 from .elementwise import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
 from .linalg import *  # noqa: F403
 from .linalg import matmul
+from .nn import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .shape import mT_, t_
 
-_MODULES = (elementwise, reduce, shape, linalg)
+_MODULES = (elementwise, reduce, shape, linalg, nn)
 
 __all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
 

@@ -1,0 +1,662 @@
+"""Neural-network ops: softmax and losses, gather/scatter and embeddings, dropout, convolution, pooling.
+
+A handful of primitives carry the gradients: LogSoftmax (fused backward), Gather and ScatterAdd
+(each the other's gradient), MaskedFill and Where, Im2Col and Col2Im (each the other's adjoint),
+and shape.Take for index_select. Everything else (softmax, the losses, embedding, conv2d, the pools) is composed of them
+and the core ops, so gradients of every order work on every backend.
+"""
+
+from __future__ import annotations
+
+from .. import _dtypes
+from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, output_tensor, promote
+from .elementwise import _float_input, exp
+from .linalg import matmul
+from .reduce import sum_to
+from .shape import reshape, take_along
+
+# Re-exported as tw.*: the names that torch.* has with these signatures. The losses, linear,
+# one_hot, embedding, dropout and avg_pool2d are public here and in tw.nn.functional only.
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "masked_fill",
+    "gather",
+    "scatter_add",
+    "index_select",
+    "conv1d",
+    "conv2d",
+    "max_pool2d",
+]
+
+_wrap = Tensor._wrap
+
+
+# -- softmax ---------------------------------------------------------------------------------------
+class LogSoftmax(Function):
+    __slots__ = ("axis", "y")
+
+    def __init__(self, axis: int) -> None:
+        self.axis = axis
+
+    def forward(self, xp, x):
+        # subtracting the max keeps exp() from overflowing; log(sum) of the shifted values is >= 0
+        s = x - xp.max(x, axis=self.axis, keepdims=True)
+        self.y = y = s - xp.log(xp.sum(xp.exp(s), axis=self.axis, keepdims=True))
+        return y
+
+    def backward(self, gy):
+        # fused: gy - softmax * sum(gy) avoids dividing by a softmax that may underflow to 0
+        y = output_tensor(self, self.y)
+        return (gy - exp(y) * gy.sum(dim=self.axis, keepdim=True),)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
+def _softmax_input(x: Tensor, dim, dtype) -> tuple[Tensor, int]:
+    if dtype is not None:
+        x = cast(x, _dtypes.to_dtype(dtype))
+    return _float_input(x), check_dim(dim, x._data.ndim)
+
+
+def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """``log(softmax(x, dim))``, computed stably (the max along ``dim`` is subtracted first)."""
+    x, axis = _softmax_input(x, dim, dtype)
+    if x._data.ndim == 0:
+        return apply1(LogSoftmax(None), x)
+    return apply1(LogSoftmax(axis), x)
+
+
+def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x), dim)``: probabilities along ``dim``, computed stably."""
+    return exp(log_softmax(x, dim, dtype))
+
+
+# -- gather / scatter ------------------------------------------------------------------------------
+def _check_index(index: Tensor, x: Tensor, what: str) -> None:
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{what}: index must be an integer Tensor, got {type(index).__name__}")
+    if index._backend is not x._backend:
+        raise RuntimeError(
+            f"{what}: expected all tensors to be on the same device, but found at least two devices, "
+            f"{x.device} and {index.device}"
+        )
+    if kind(index) not in "iu":
+        raise TypeError(f"{what}: index must be an integer tensor, got {index.dtype}")
+
+
+def _flat_positions(b, shape: tuple, axis: int, index):
+    """Flat positions into an array of ``shape`` picked by ``index`` along ``axis`` (gather's rule:
+    ``out[i][j][k] = x[i][index[i][j][k]][k]`` for axis 1), as an int64 array of index's shape.
+
+    NOTE: an index out of ``[0, shape[axis])`` maps to the position one past the end, so the take or
+    scatter that uses it fails (an IndexError on NumPy and array_api_strict) instead of silently
+    reading another row; checking on the host would cost a device round trip.
+    """
+    xp, dev = b.xp, b.native_device
+    ishape = tuple(index.shape)
+    if len(ishape) != len(shape):
+        raise RuntimeError(f"index has {len(ishape)} dims but the tensor has {len(shape)}; they must match")
+    for d, (i, s) in enumerate(zip(ishape, shape, strict=True)):
+        if d != axis and i > s:
+            raise RuntimeError(f"size {i} of index at dim {d} exceeds the tensor's size {s} (shape {shape})")
+    index = xp.astype(index, xp.int64)
+    n, stride = 1, [0] * len(shape)
+    for d in range(len(shape) - 1, -1, -1):
+        stride[d] = n
+        n *= shape[d]
+    pos = None
+    for d, i in enumerate(ishape):
+        if d == axis:
+            c = index * stride[d]
+        else:
+            view = [1] * len(shape)
+            view[d] = i
+            c = xp.reshape(xp.arange(i, dtype=xp.int64, device=dev) * stride[d], tuple(view))
+        pos = c if pos is None else pos + c
+    if pos is None:  # 0-d
+        return xp.zeros((), dtype=xp.int64, device=dev)
+    valid = (index >= 0) & (index < shape[axis])
+    return xp.broadcast_to(xp.where(valid, pos, xp.asarray(n, dtype=xp.int64, device=dev)), ishape)
+
+
+class Gather(Function):
+    """``x.reshape(-1)[pos]``: a gather by precomputed flat positions."""
+
+    __slots__ = ("pos",)
+
+    def __init__(self, pos) -> None:
+        self.pos = pos
+
+    def forward(self, xp, x):
+        return xp.reshape(xp.take(xp.reshape(x, (-1,)), xp.reshape(self.pos, (-1,))), self.pos.shape)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        zeros = _wrap(x._backend.xp.zeros_like(x._data), x._backend)
+        return (apply2(ScatterAdd(self.pos, x._backend), zeros, gy),)
+
+
+class ScatterAdd(Function):
+    """``x`` with ``src`` added at the flat positions ``pos`` (repeated positions add up)."""
+
+    __slots__ = ("pos", "b")
+
+    def __init__(self, pos, b) -> None:
+        self.pos, self.b = pos, b
+
+    def forward(self, xp, x, src):
+        flat = self.b.scatter_add(xp.reshape(x, (-1,)), xp.reshape(self.pos, (-1,)), xp.reshape(src, (-1,)))
+        return xp.reshape(flat, x.shape)
+
+    def backward(self, gy):
+        x, src = self.inputs
+        return (gy if x._requires_grad else None, apply1(Gather(self.pos), gy) if src._requires_grad else None)
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` for ``dim=1`` (any rank); ``index`` has x's number of dims."""
+    _check_index(index, x, "gather")
+    axis = check_dim(dim, x._data.ndim)
+    return apply1(Gather(_flat_positions(x._backend, tuple(x._data.shape), axis, index._data)), x)
+
+
+def _identity_index(b, shape: tuple, axis: int):
+    """An index of ``shape`` whose entry along ``axis`` is its own coordinate (gather's no-op)."""
+    xp = b.xp
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return xp.broadcast_to(
+        xp.reshape(xp.arange(shape[axis], dtype=xp.int64, device=b.native_device), tuple(view)), shape
+    )
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """``x`` plus ``src[i][j]`` added at ``[i][index[i][j]]`` (dim=1); differentiable in ``x`` and ``src``."""
+    _check_index(index, x, "scatter_add")
+    if src._backend is not x._backend:
+        raise RuntimeError(f"scatter_add: src is on {src.device}, the tensor on {x.device}")
+    axis = check_dim(dim, x._data.ndim)
+    b, ishape = x._backend, tuple(index._data.shape)
+    if tuple(src._data.shape) != ishape:
+        # only src's leading block of index's shape is used (as in PyTorch)
+        src = gather(src, axis, _wrap(_identity_index(b, ishape, axis), b))
+    if src._data.dtype != x._data.dtype:
+        src = cast(src, x.dtype)
+    return apply2(ScatterAdd(_flat_positions(b, tuple(x._data.shape), axis, index._data), b), x, src)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of ``x`` at positions ``index`` (a 0-D or 1-D integer tensor) along ``dim``."""
+    _check_index(index, x, "index_select")
+    if index._data.ndim > 1:
+        raise IndexError(f"index_select(): index must be 0-D or 1-D, got shape {index.shape}")
+    axis = check_dim(dim, x._data.ndim)
+    flat = x._backend.xp.reshape(index._data, (-1,))
+    if x._data.ndim == 0:  # as in PyTorch: a 0-d tensor stays 0-d
+        return reshape(take_along(reshape(x, (1,)), flat, 0), ())
+    return take_along(x, flat, axis)
+
+
+def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by the integer tensor ``x``: shape ``(*x.shape, weight.shape[1])``.
+
+    Repeated indices accumulate their gradients; rows at ``padding_idx`` get no gradient.
+    """
+    _check_index(x, weight, "embedding")
+    if weight._data.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    out = index_select(weight, 0, reshape(x, (-1,)))
+    if padding_idx is not None:
+        padding_idx = check_dim(padding_idx, weight._data.shape[0])
+        b = x._backend
+        mask = _wrap(b.xp.reshape(b.xp.reshape(x._data, (-1,)) == padding_idx, (-1, 1)), b)
+        out = masked_fill(out, mask, 0) + masked_fill(out.detach(), b.xp.logical_not(mask._data), 0)
+    return reshape(out, (*x._data.shape, weight._data.shape[1]))
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """An int64 tensor of shape ``(*x.shape, num_classes)`` with a 1 at each value of ``x``.
+
+    NOTE: ``num_classes=-1`` means ``x.max() + 1``, which copies that one value to the host; pass
+    ``num_classes`` to stay on the device. Values outside ``[0, num_classes)`` give rows of zeros.
+    """
+    if kind(x) not in "iu":
+        raise TypeError(f"one_hot is only applicable to integer tensors, got {x.dtype}")
+    b = x._backend
+    xp = b.xp
+    if num_classes == -1:
+        if x.numel() == 0:
+            raise RuntimeError("one_hot: can not infer the number of classes of an empty tensor")
+        num_classes = int(b.transfer(xp.max(x._data), to_host=True)) + 1
+    classes = xp.arange(num_classes, dtype=x._data.dtype, device=b.native_device)
+    return _wrap(xp.astype(x._data[..., None] == classes, xp.int64), b)
+
+
+# -- masked_fill -----------------------------------------------------------------------------------
+class MaskedFill(Function):
+    """``where(mask, c, x)`` for a Python number ``c``."""
+
+    __slots__ = ("mask", "c", "dev")
+
+    def __init__(self, mask, c, dev) -> None:
+        self.mask, self.c, self.dev = mask, c, dev
+
+    def forward(self, xp, x):
+        return xp.where(self.mask, xp.asarray(self.c, dtype=x.dtype, device=self.dev), x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return (sum_to(apply1(MaskedFill(self.mask, 0, self.dev), gy), x._data.shape),)
+
+
+class Where(Function):
+    """``where(mask, v, x)`` for a tensor ``v`` (differentiable in both)."""
+
+    __slots__ = ("mask",)
+
+    def __init__(self, mask) -> None:
+        self.mask = mask
+
+    def forward(self, xp, x, v):
+        return xp.where(self.mask, v, x)
+
+    def backward(self, gy):
+        x, v = self.inputs
+        b = x._backend
+        return (
+            sum_to(apply1(MaskedFill(self.mask, 0, b.native_device), gy), x._data.shape) if x._requires_grad else None,
+            sum_to(apply1(MaskedFill(b.xp.logical_not(self.mask), 0, b.native_device), gy), v._data.shape)
+            if v._requires_grad
+            else None,
+        )
+
+
+def masked_fill(x: Tensor, mask, value) -> Tensor:
+    """``x`` with ``value`` where the bool tensor ``mask`` (broadcast to x) is True."""
+    if isinstance(mask, Tensor):
+        if mask._backend is not x._backend:
+            raise RuntimeError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
+        if mask.dtype is not _dtypes.bool:
+            raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+        mask = mask._data
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, got shape {value.shape}")
+        if value._backend is not x._backend:
+            raise RuntimeError(f"masked_fill: value is on {value.device}, the tensor on {x.device}")
+        return apply2(Where(mask), x, cast(value, x.dtype))
+    if isinstance(value, float) and kind(x) in "iub" or isinstance(value, int) and kind(x) == "b":
+        raise TypeError(f"masked_fill: value {value!r} can't be stored in a {x.dtype} tensor")
+    return apply1(MaskedFill(mask, value, x._backend.native_device), x)
+
+
+# -- losses and layers -----------------------------------------------------------------------------
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{reduction!r} is not a valid value for reduction; expected one of {_REDUCTIONS}")
+
+
+def _class_dim(x: Tensor, target: Tensor, what: str) -> int:
+    """The class dimension of ``x`` (1, or 0 when unbatched) after checking target's shape."""
+    xs, ts = tuple(x._data.shape), tuple(target._data.shape)
+    if len(xs) == 0:
+        raise ValueError(f"{what}: input must have at least one dimension (the classes)")
+    cdim = 1 if len(xs) >= 2 else 0
+    if ts != xs[:cdim] + xs[cdim + 1 :]:
+        raise ValueError(f"{what}: expected target of shape {xs[:cdim] + xs[cdim + 1 :]} for input {xs}, got {ts}")
+    return cdim
+
+
+def _nll_parts(logp: Tensor, target: Tensor, weight, ignore_index: int, what: str):
+    """Per-element ``-w[t] * logp[t]`` and the per-element weights ``w[t]`` (0 where ignored)."""
+    _check_index(target, logp, what)
+    cdim = _class_dim(logp, target, what)
+    b = logp._backend
+    xp = b.xp
+    t = target._data
+    valid = t != ignore_index
+    safe = xp.where(valid, t, xp.zeros_like(t))
+    shape = list(t.shape)
+    shape.insert(cdim, 1)
+    picked = reshape(
+        apply1(Gather(_flat_positions(b, tuple(logp._data.shape), cdim, xp.reshape(safe, tuple(shape)))), logp), t.shape
+    )
+    w = _wrap(xp.astype(valid, logp._data.dtype), b)
+    if weight is not None:
+        if tuple(weight.shape) != (logp._data.shape[cdim],):
+            raise ValueError(f"{what}: weight must have shape ({logp._data.shape[cdim]},), got {weight.shape}")
+        w = reshape(index_select(cast(weight, logp.dtype), 0, _wrap(xp.reshape(safe, (-1,)), b)), t.shape) * w
+    return -(picked * w), w
+
+
+def _reduce(loss: Tensor, w: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    return loss.sum() / w.sum()
+
+
+def nll_loss(x: Tensor, target: Tensor, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log likelihood of log-probabilities ``x`` (N, C, ...) at class indices ``target`` (N, ...).
+
+    ``mean`` divides by the summed weights of the targets that are not ``ignore_index``.
+    """
+    _check_reduction(reduction)
+    loss, w = _nll_parts(x, target, weight, ignore_index, "nll_loss")
+    return _reduce(loss, w, reduction)
+
+
+def cross_entropy(
+    x: Tensor,
+    target: Tensor,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Cross entropy of logits ``x`` (N, C, ...) with class indices (N, ...) or class probabilities (N, C, ...)."""
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
+    cdim = 1 if x._data.ndim >= 2 else 0
+    logp = log_softmax(x, cdim)
+    C = x._data.shape[cdim]
+    wshape = [1] * x._data.ndim
+    wshape[cdim] = C
+    if kind(target) == "f":  # class probabilities
+        if tuple(target.shape) != tuple(x.shape):
+            raise ValueError(
+                f"cross_entropy: probability targets must have the input's shape {x.shape}, got {target.shape}"
+            )
+        p = cast(target, logp.dtype)
+        if label_smoothing:
+            p = p * (1.0 - label_smoothing) + label_smoothing / C
+        if weight is not None:
+            p = p * reshape(cast(weight, logp.dtype), wshape)
+        loss = -(logp * p).sum(dim=cdim)
+        if reduction == "mean":
+            n = loss.numel()
+            return loss.sum() / n
+        return loss.sum() if reduction == "sum" else loss
+    loss, w = _nll_parts(logp, target, weight, ignore_index, "cross_entropy")
+    if label_smoothing:
+        wl = logp if weight is None else logp * reshape(cast(weight, logp.dtype), wshape)
+        valid = _wrap(x._backend.xp.astype(target._data != ignore_index, logp._data.dtype), x._backend)
+        smooth = -wl.sum(dim=cdim) * valid
+        loss = loss * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
+    return _reduce(loss, w, reduction)
+
+
+def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or elementwise) squared error."""
+    _check_reduction(reduction)
+    d = x - target
+    loss = d * d
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
+    """``x @ weight.T + bias``."""
+    y = matmul(x, weight.mT if weight._data.ndim == 2 else weight)
+    return y if bias is None else y + bias
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (training only).
+
+    The mask comes from the backend's random numbers (``tw.manual_seed`` makes it repeatable).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if inplace:
+        raise NotImplementedError("dropout(inplace=True): tensorweaver's dropout is out of place")
+    if not training or p == 0.0:
+        return x
+    x = _float_input(x)
+    b = x._backend
+    xp = b.xp
+    rdt = x.dtype if x.dtype in (_dtypes.float32, _dtypes.float64) else _dtypes.float32
+    u = b.rand(tuple(x._data.shape), rdt)
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    mask = xp.astype(xp.astype(u >= p, u.dtype) * scale, x._data.dtype)
+    return x * _wrap(mask, b)
+
+
+# -- convolution and pooling -----------------------------------------------------------------------
+def _pair(v, what: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(v)
+    if len(v) == 1:
+        return (v[0], v[0])
+    if len(v) != 2 or not all(isinstance(i, int) for i in v):
+        raise ValueError(f"{what} must be an int or a pair of ints, got {v}")
+    return v
+
+
+class Im2Col(Function):
+    """(N, C, H, W) -> (N, C, kh * kw, OH, OW): every kernel position's strided slice of the padded input.
+
+    ``pads`` is (top, bottom, left, right); the padding holds ``fill`` (0, or -inf for max pooling).
+    """
+
+    __slots__ = ("k", "stride", "pads", "dil", "fill", "dev")
+
+    def __init__(self, k, stride, pads, dil, fill, dev) -> None:
+        self.k, self.stride, self.pads, self.dil, self.fill, self.dev = k, stride, pads, dil, fill, dev
+
+    def out_size(self, height: int, width: int) -> tuple[int, int]:
+        (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.k, self.stride, self.dil, self.pads
+        return (height + pt + pb - dh * (kh - 1) - 1) // sh + 1, (width + pl + pr - dw * (kw - 1) - 1) // sw + 1
+
+    def forward(self, xp, x):
+        N, C, H, W = x.shape
+        (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.k, self.stride, self.dil, self.pads
+        OH, OW = self.out_size(H, W)
+        if pt or pb or pl or pr:
+            xpad = xp.full((N, C, H + pt + pb, W + pl + pr), self.fill, dtype=x.dtype, device=self.dev)
+            xpad[:, :, pt : pt + H, pl : pl + W] = x
+        else:
+            xpad = x
+        cols = [
+            xpad[:, :, i * dh : i * dh + sh * (OH - 1) + 1 : sh, j * dw : j * dw + sw * (OW - 1) + 1 : sw]
+            for i in range(kh)
+            for j in range(kw)
+        ]
+        return xp.stack(cols, axis=2)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return (apply1(Col2Im(self, tuple(x._data.shape)), gy),)
+
+
+class Col2Im(Function):
+    """The adjoint of Im2Col: each kernel position's slice added back into an image of ``shape``."""
+
+    __slots__ = ("im", "shape")
+
+    def __init__(self, im: Im2Col, shape) -> None:
+        self.im, self.shape = im, shape
+
+    def forward(self, xp, cols):
+        im = self.im
+        N, C, H, W = self.shape
+        (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = im.k, im.stride, im.dil, im.pads
+        OH, OW = cols.shape[3], cols.shape[4]
+        out = xp.zeros((N, C, H + pt + pb, W + pl + pr), dtype=cols.dtype, device=im.dev)
+        for i in range(kh):
+            for j in range(kw):
+                rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
+                cs = slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)
+                out[:, :, rows, cs] = out[:, :, rows, cs] + cols[:, :, i * kw + j, ...]
+        return out[:, :, pt : pt + H, pl : pl + W]
+
+    def backward(self, gy):
+        im = self.im
+        return (apply1(Im2Col(im.k, im.stride, im.pads, im.dil, 0, im.dev), gy),)
+
+
+def _im2col(x: Tensor, k, stride, pads, dil, fill, what: str) -> Tensor:
+    fn = Im2Col(k, stride, pads, dil, fill, x._backend.native_device)
+    OH, OW = fn.out_size(x._data.shape[2], x._data.shape[3])
+    if OH < 1 or OW < 1:
+        raise RuntimeError(
+            f"{what}: input of shape {x.shape} (padded {pads}) is smaller than the kernel {k} (dilation {dil})"
+        )
+    return apply1(fn, x)
+
+
+def _batched(x: Tensor, what: str) -> tuple[Tensor, bool]:
+    """``x`` as (N, C, H, W), and whether a batch dim was added to an unbatched (C, H, W) input."""
+    if x._data.ndim == 3:
+        return reshape(x, (1, *x._data.shape)), True
+    if x._data.ndim != 4:
+        raise ValueError(f"{what}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+    return x, False
+
+
+def _conv_pads(padding, k, dil, stride) -> tuple[int, int, int, int]:
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        th, tw_ = dil[0] * (k[0] - 1), dil[1] * (k[1] - 1)
+        return (th // 2, th - th // 2, tw_ // 2, tw_ - tw_ // 2)
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be non-negative, got {padding}")
+    return (ph, ph, pw, pw)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, kh, kw), as im2col + matmul."""
+    x, unbatched = _batched(x, "conv2d")
+    if weight._data.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out, in / groups, kh, kw), got shape {weight.shape}")
+    N, C, H, W = x._data.shape
+    Cout, Cg, kh, kw = weight._data.shape
+    if groups < 1 or C % groups or Cout % groups or C // groups != Cg:
+        raise ValueError(
+            f"conv2d: input with {C} channels, weight of shape {weight.shape} and groups={groups} don't match "
+            f"(need in_channels = groups * weight.shape[1] and out_channels divisible by groups)"
+        )
+    stride, dil = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if min(stride) < 1 or min(dil) < 1:
+        raise ValueError(f"conv2d: stride and dilation must be positive, got {stride} and {dil}")
+    pads = _conv_pads(padding, (kh, kw), dil, stride)
+    if x._data.dtype != weight._data.dtype:
+        x, weight = promote(x, weight)
+    if kind(x) not in "fc":
+        raise TypeError(f"conv2d: expected floating-point tensors, got {x.dtype}")
+    cols = _im2col(x, (kh, kw), stride, pads, dil, 0, "conv2d")  # (N, C, kh*kw, OH, OW)
+    OH, OW = cols._data.shape[3], cols._data.shape[4]
+    cols = reshape(cols, (N, groups, Cg * kh * kw, OH * OW))
+    y = reshape(matmul(reshape(weight, (groups, Cout // groups, Cg * kh * kw)), cols), (N, Cout, OH, OW))
+    if bias is not None:
+        y = y + reshape(bias, (Cout, 1, 1))
+    return reshape(y, y._data.shape[1:]) if unbatched else y
+
+
+def conv1d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation of ``x`` (N, C, L) with ``weight`` (O, C / groups, k): conv2d on a height of 1."""
+    if x._data.ndim not in (2, 3) or weight._data.ndim != 3:
+        raise ValueError(
+            f"conv1d: expected input (N, C, L) or (C, L) and weight (O, C / groups, k), got {x.shape}, {weight.shape}"
+        )
+    s = stride if isinstance(stride, int) else stride[0]
+    d = dilation if isinstance(dilation, int) else dilation[0]
+    p = padding if isinstance(padding, (int, str)) else padding[0]
+    x4 = reshape(x, (*x._data.shape[:-1], 1, x._data.shape[-1]))
+    w4 = reshape(weight, (*weight._data.shape[:2], 1, weight._data.shape[2]))
+    y = conv2d(x4, w4, bias, (1, s), p if isinstance(p, str) else (0, p), (1, d), groups)
+    return reshape(y, (*y._data.shape[:-2], y._data.shape[-1]))
+
+
+def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, what: str):
+    if ceil_mode:
+        raise NotImplementedError(f"{what}(ceil_mode=True) is not supported")
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None or stride == () or stride == [] else _pair(stride, "stride")
+    p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(k) < 1 or min(s) < 1 or min(d) < 1:
+        raise ValueError(f"{what}: kernel_size, stride and dilation must be positive, got {k}, {s}, {d}")
+    if p[0] < 0 or p[1] < 0 or p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(
+            f"{what}: pad should be at most half of the effective kernel size, got padding={p}, kernel_size={k}"
+        )
+    return k, s, (p[0], p[0], p[1], p[1]), d
+
+
+def max_pool2d(
+    x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False
+):
+    """The max over each window of ``x`` (N, C, H, W) or (C, H, W); padding counts as -inf.
+
+    The gradient goes to one element per window, the first maximum in row-major kernel order
+    (ties are not split). ``return_indices=True`` also returns each maximum's flat index in H * W.
+    """
+    x, unbatched = _batched(x, "max_pool2d")
+    if kind(x) != "f":
+        raise TypeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
+    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+    cols = _im2col(x, k, s, pads, d, -float("inf"), "max_pool2d")  # (N, C, kh*kw, OH, OW)
+    b = x._backend
+    xp = b.xp
+    arg = xp.argmax(cols._data, axis=2, keepdims=True)
+    y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 2, arg)), cols)
+    N, C, _, OH, OW = cols._data.shape
+    y = reshape(y, (N, C, OH, OW) if not unbatched else (C, OH, OW))
+    if not return_indices:
+        return y
+    dev = b.native_device
+    arg = xp.reshape(arg, (N, C, OH, OW))
+    rows = xp.reshape(xp.arange(OH, dtype=xp.int64, device=dev) * s[0] - pads[0], (OH, 1)) + (arg // k[1]) * d[0]
+    cols_ = xp.reshape(xp.arange(OW, dtype=xp.int64, device=dev) * s[1] - pads[2], (1, OW)) + (arg % k[1]) * d[1]
+    idx = rows * x._data.shape[3] + cols_
+    return y, _wrap(idx[0, ...] if unbatched else idx, b)
+
+
+def avg_pool2d(
+    x: Tensor,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override=None,
+) -> Tensor:
+    """The mean over each window of ``x`` (N, C, H, W) or (C, H, W); zero padding counts unless
+    ``count_include_pad=False``."""
+    x, unbatched = _batched(x, "avg_pool2d")
+    x = _float_input(x)
+    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    total = _im2col(x, k, s, pads, d, 0, "avg_pool2d").sum(dim=2)
+    if divisor_override is not None:
+        y = total / divisor_override
+    elif count_include_pad or pads == (0, 0, 0, 0):
+        y = total / (k[0] * k[1])
+    else:
+        b = x._backend
+        ones = b.xp.ones((1, 1, *x._data.shape[2:]), dtype=x._data.dtype, device=b.native_device)
+        fn = Im2Col(k, s, pads, d, 0, b.native_device)
+        y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=2), b)
+    return reshape(y, y._data.shape[1:]) if unbatched else y
+
+
+TENSOR_METHODS = {
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "masked_fill": masked_fill,
+    "gather": gather,
+    "scatter_add": scatter_add,
+    "index_select": index_select,
+}

@@ -1,0 +1,500 @@
+"""The neural-network ops on every backend: softmax, losses, gather/scatter, embedding, dropout,
+convolution and pooling, against float64 NumPy references (direct loops for conv and pooling)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tensorweaver as tw
+import tensorweaver.nn.functional as F
+from helpers import check_op, make_inputs, numerical_grads, to_numpy
+
+
+def ints(values, device):
+    return tw.tensor(np.asarray(values, dtype=np.int64), device=device)
+
+
+def consts(values, device):
+    return tw.tensor(np.asarray(values, dtype=np.float64), device=device)
+
+
+def grads_with_graph(out, inputs, upstream, others=()):
+    """d(sum(out * upstream)) / d(inputs) as tensors that are themselves differentiable; the
+    ``.grad`` of the inputs and of the ``others`` leaves is reset afterwards."""
+    out.backward(gradient=upstream, create_graph=True)
+    gs = [t.grad for t in inputs]
+    for t in (*inputs, *others):
+        t.grad = None
+    return gs
+
+
+# -- softmax -------------------------------------------------------------------------------------
+def np_log_softmax(a, axis):
+    s = a - a.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_and_log_softmax(dim, device):
+    shapes = [((3, 4),), ((2, 3, 4),)]
+    check_op(lambda a: F.log_softmax(a, dim), lambda a: np_log_softmax(a, dim), shapes, device)
+    check_op(lambda a: F.softmax(a, dim), lambda a: np.exp(np_log_softmax(a, dim)), shapes, device)
+    check_op(lambda a: a.softmax(dim), lambda a: np.exp(np_log_softmax(a, dim)), [((3, 4),)], device)
+
+
+def test_softmax_is_stable(device):
+    x = consts([[1000.0, 0.0, -1000.0], [-1e4, -1e4, -1e4]], device)
+    np.testing.assert_allclose(to_numpy(F.softmax(x, 1)), [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-12)
+    np.testing.assert_allclose(to_numpy(F.log_softmax(x, 1))[0], [0, -1000, -2000], atol=1e-9)
+    x32 = tw.tensor([[100.0, 0.0]], device=device, requires_grad=True)
+    y = F.log_softmax(x32, 1)
+    assert y.dtype == tw.float32 and np.isfinite(to_numpy(y)).all()
+    y.sum().backward()
+    assert np.isfinite(to_numpy(x32.grad)).all()
+
+
+def test_log_softmax_double_backward(device):
+    (a,), (x,) = make_inputs([(3, 4)], device)
+    u = np.random.default_rng(1).uniform(0.5, 1.5, (3, 4))
+    v = np.random.default_rng(2).uniform(0.5, 1.5, (3, 4))
+    (gx,) = grads_with_graph(F.log_softmax(x, 1), [x], consts(u, device))
+    assert gx.grad_fn is not None
+    (gx * consts(v, device)).sum().backward()
+
+    def vjp(a):  # the first derivative, u - softmax(a) * sum(u)
+        return u - np.exp(np_log_softmax(a, 1)) * u.sum(1, keepdims=True)
+
+    (expected,) = numerical_grads(vjp, [a.copy()], v)
+    np.testing.assert_allclose(to_numpy(x.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+# -- losses ----------------------------------------------------------------------------------------
+def np_cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean", eps=0.0):
+    """PyTorch's definition, with the class dim at 1 (or 0 for unbatched input)."""
+    cdim = 1 if x.ndim >= 2 else 0
+    logp = np_log_softmax(x, cdim)
+    C = x.shape[cdim]
+    w = np.ones(C) if weight is None else np.asarray(weight)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    picked = np.take_along_axis(logp, np.expand_dims(safe, cdim), cdim).squeeze(cdim)
+    wt = w[safe] * valid
+    wshape = [1] * x.ndim
+    wshape[cdim] = C
+    smooth = -(logp * w.reshape(wshape)).sum(cdim) * valid
+    loss = (1 - eps) * (-picked * wt) + eps / C * smooth
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / wt.sum()
+
+
+CE_CASES = [
+    ((4, 3), [0, 2, 1, 2], {}),
+    ((4, 3), [0, 2, 1, 2], {"reduction": "sum"}),
+    ((4, 3), [0, 2, 1, 2], {"reduction": "none"}),
+    ((4, 3), [0, 2, -100, 2], {}),
+    ((4, 3), [0, 1, 1, 2], {"ignore_index": 1, "reduction": "sum"}),
+    ((4, 3), [0, 2, 1, 2], {"weight": [0.2, 1.0, 3.0]}),
+    ((4, 3), [0, 2, 1, 1], {"weight": [0.2, 1.0, 3.0], "ignore_index": 2, "reduction": "none"}),
+    ((4, 3), [0, 2, 1, 2], {"label_smoothing": 0.2}),
+    ((4, 3), [0, 2, -100, 2], {"weight": [0.2, 1.0, 3.0], "label_smoothing": 0.1}),
+    ((2, 3, 2), [[0, 2], [1, 1]], {}),
+    ((3,), 1, {}),
+]
+
+
+@pytest.mark.parametrize("shape, target, kwargs", CE_CASES)
+def test_cross_entropy_and_nll_loss(shape, target, kwargs, device):
+    t_np = np.asarray(target)
+    w = kwargs.get("weight")
+
+    def tw_kwargs():
+        kw = dict(kwargs)
+        if w is not None:
+            kw["weight"] = consts(w, device)
+        return kw
+
+    ref_kw = {k: v for k, v in kwargs.items() if k != "label_smoothing"}
+    eps = kwargs.get("label_smoothing", 0.0)
+    check_op(
+        lambda x: F.cross_entropy(x, ints(target, device), **tw_kwargs()),
+        lambda x: np_cross_entropy(x, t_np, **ref_kw, eps=eps),
+        [(shape,)],
+        device,
+    )
+    if eps == 0.0:
+        cdim = 1 if len(shape) >= 2 else 0
+        check_op(
+            lambda x: F.nll_loss(F.log_softmax(x, cdim), ints(target, device), **tw_kwargs()),
+            lambda x: np_cross_entropy(x, t_np, **ref_kw),
+            [(shape,)],
+            device,
+        )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_cross_entropy_probability_targets(reduction, eps, device):
+    p = np.random.default_rng(5).dirichlet(np.ones(3), size=4)
+
+    def ref(x):
+        q = p * (1 - eps) + eps / 3
+        loss = -(np_log_softmax(x, 1) * q * np.array([1.0, 0.5, 2.0])).sum(1)
+        return {"mean": loss.mean(), "sum": loss.sum(), "none": loss}[reduction]
+
+    check_op(
+        lambda x: F.cross_entropy(
+            x, consts(p, device), weight=consts([1.0, 0.5, 2.0], device), reduction=reduction, label_smoothing=eps
+        ),
+        ref,
+        [((4, 3),)],
+        device,
+    )
+
+
+def test_loss_errors(device):
+    x = tw.zeros(4, 3, device=device)
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(x, ints([0, 1, 2, 0], device), reduction="avg")
+    with pytest.raises(ValueError, match="target of shape"):
+        F.cross_entropy(x, ints([0, 1, 2], device))
+    with pytest.raises(TypeError, match="integer"):
+        F.nll_loss(x, consts([0, 1, 2, 0], device))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(reduction, device):
+    red = {"mean": np.mean, "sum": np.sum, "none": lambda d: d}[reduction]
+    check_op(
+        lambda a, b: F.mse_loss(a, b, reduction=reduction), lambda a, b: red((a - b) ** 2), [((3, 4), (3, 4))], device
+    )
+
+
+def test_linear(device):
+    check_op(F.linear, lambda x, w: x @ w.T, [((5, 3), (4, 3)), ((2, 5, 3), (4, 3))], device)
+    check_op(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, [((5, 3), (4, 3), (4,))], device)
+
+
+# -- indexing ops ----------------------------------------------------------------------------------
+def np_gather(x, dim, index):
+    idx = np.indices(index.shape)
+    idx[dim] = index
+    return x[tuple(idx)]
+
+
+GATHER_CASES = [
+    ((3, 4), 1, [[0, 3], [2, 2], [1, 0]]),
+    ((3, 4), 0, [[2, 0, 1, 1], [0, 0, 2, 1]]),
+    ((3, 4), -1, [[1], [3]]),  # index smaller than x along the other dim
+    ((2, 3, 4), 2, np.random.default_rng(0).integers(0, 4, (2, 2, 5))),
+]
+
+
+@pytest.mark.parametrize("shape, dim, index", GATHER_CASES)
+def test_gather(shape, dim, index, device):
+    index = np.asarray(index)
+    check_op(
+        lambda x: tw.gather(x, dim, ints(index, device)),
+        lambda x: np_gather(x, dim % len(shape), index),
+        [(shape,)],
+        device,
+    )
+    check_op(
+        lambda x: x.gather(dim, ints(index, device)),
+        lambda x: np_gather(x, dim % len(shape), index),
+        [(shape,)],
+        device,
+    )
+
+
+def np_scatter_add(x, dim, index, src):
+    out = x.copy()
+    idx = np.indices(index.shape)
+    idx[dim] = index
+    np.add.at(out, tuple(idx), src[tuple(np.indices(index.shape))])
+    return out
+
+
+SCATTER_CASES = [
+    ((3, 4), 1, [[0, 0, 3], [2, 2, 2], [1, 0, 1]], (3, 3)),  # repeated indices accumulate
+    ((3, 4), 0, [[2, 2, 1, 0], [2, 0, 2, 1]], (2, 4)),
+    ((3, 4), 1, [[3], [0]], (3, 2)),  # src larger than index: only its leading block is used
+    ((2, 3, 2), 1, np.random.default_rng(1).integers(0, 3, (2, 4, 2)), (2, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("shape, dim, index, src_shape", SCATTER_CASES)
+def test_scatter_add(shape, dim, index, src_shape, device):
+    index = np.asarray(index)
+    check_op(
+        lambda x, s: tw.scatter_add(x, dim, ints(index, device), s),
+        lambda x, s: np_scatter_add(x, dim, index, s),
+        [(shape, src_shape)],
+        device,
+    )
+
+
+def test_gather_scatter_double_backward(device):
+    # h = sum(v * d/dx sum(u * gather(x)**2)) = sum(v * scatter(2 * u * gather(x))): both ops' backwards
+    index = np.array([[0, 2, 2], [1, 0, 0]])
+    (a,), (x,) = make_inputs([(2, 3)], device, seed=3)
+    u, v = np.arange(1.0, 7.0).reshape(2, 3), np.arange(6.0, 0.0, -1.0).reshape(2, 3)
+    g = tw.gather(x, 1, ints(index, device))
+    (gx,) = grads_with_graph(g * g, [x], consts(u, device))
+    (gx * consts(v, device)).sum().backward()
+    (expected,) = numerical_grads(
+        lambda a: np_scatter_add(np.zeros_like(a), 1, index, 2 * u * np_gather(a, 1, index)), [a], v
+    )
+    np.testing.assert_allclose(to_numpy(x.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_index_out_of_range_raises(device):
+    x = tw.zeros(2, 3, device=device)
+    with pytest.raises(IndexError):
+        tw.gather(x, 1, ints([[0, 3], [1, 1]], device))
+    with pytest.raises(IndexError):
+        tw.gather(x, 1, ints([[0, -1], [1, 1]], device))
+    with pytest.raises(IndexError):
+        tw.scatter_add(x, 0, ints([[0, 2, 1]], device), tw.ones(1, 3, device=device))
+    with pytest.raises(RuntimeError, match="exceeds"):
+        tw.gather(x, 1, ints([[0], [0], [0]], device))
+
+
+@pytest.mark.parametrize("dim, index", [(0, [2, 0, 2]), (1, [3, 3, 0, 1, 3]), (-1, [1]), (0, 2)])
+def test_index_select(dim, index, device):
+    index_np = np.asarray(index)
+    check_op(
+        lambda x: tw.index_select(x, dim, ints(index, device)),
+        lambda x: np.take(x, np.reshape(index_np, -1), axis=dim),
+        [((3, 4),)],
+        device,
+    )
+    check_op(lambda x: x.index_select(0, ints([0], device)), lambda x: x, [((),)], device)  # 0-d stays 0-d
+
+
+def test_masked_fill(device):
+    mask_np = np.array([[True, False, False, True], [False, False, True, False], [True, True, True, True]])
+
+    def ref(x):
+        return np.where(mask_np, -7.5, x)
+
+    check_op(lambda x: tw.masked_fill(x, tw.tensor(mask_np, device=device), -7.5), ref, [((3, 4),)], device)
+    check_op(
+        lambda x: x.masked_fill(tw.tensor(mask_np[0], device=device), 2.0),
+        lambda x: np.where(mask_np[0], 2.0, x),
+        [((3, 4),)],
+        device,
+    )
+    check_op(
+        lambda x, v: tw.masked_fill(x, tw.tensor(mask_np, device=device), v),
+        lambda x, v: np.where(mask_np, v, x),
+        [((3, 4), ())],
+        device,
+    )
+    x = consts([1.0, 2.0], device)
+    y = tw.masked_fill(x, tw.tensor([True, False], device=device), float("-inf"))
+    assert to_numpy(y).tolist() == [float("-inf"), 2.0]
+    with pytest.raises(TypeError, match="boolean"):
+        tw.masked_fill(x, ints([1, 0], device), 0.0)
+
+
+def test_embedding(device):
+    idx = np.array([[1, 3, 1], [0, 1, 4]])
+    check_op(lambda w: F.embedding(ints(idx, device), w), lambda w: w[idx], [((5, 2),)], device)
+    # padding_idx: same values, but the padding row gets no gradient
+    w = tw.tensor(np.arange(10.0).reshape(5, 2), device=device, requires_grad=True)
+    out = F.embedding(ints(idx, device), w, padding_idx=1)
+    np.testing.assert_array_equal(to_numpy(out), np.arange(10.0).reshape(5, 2)[idx])
+    out.sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad)[:, 0], [1, 0, 0, 1, 1])
+
+
+def test_one_hot(device):
+    x = ints([[0, 2], [3, 1]], device)
+    expected = np.eye(4, dtype=np.int64)[[[0, 2], [3, 1]]]
+    y = F.one_hot(x, 4)
+    assert y.dtype == tw.int64 and y.device == tw.device(device)
+    np.testing.assert_array_equal(to_numpy(y), expected)
+    b = x._backend
+    before = b.transfers
+    y = F.one_hot(x)  # num_classes inferred: exactly one host copy
+    assert b.transfers - before == 1
+    np.testing.assert_array_equal(to_numpy(y), expected)
+    before = b.transfers
+    F.one_hot(x, 4)
+    assert b.transfers == before
+    with pytest.raises(TypeError, match="integer"):
+        F.one_hot(consts([1.0], device), 3)
+
+
+def test_dropout(device):
+    x = tw.tensor(np.random.default_rng(0).uniform(1.0, 2.0, (200, 50)), device=device, requires_grad=True)
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    tw.manual_seed(123)
+    y = F.dropout(x, 0.3)
+    tw.manual_seed(123)
+    np.testing.assert_array_equal(to_numpy(F.dropout(x, 0.3)), to_numpy(y))
+    yn, xn = to_numpy(y), to_numpy(x)
+    kept = yn != 0
+    np.testing.assert_allclose(yn[kept], xn[kept] / 0.7)
+    assert abs(kept.mean() - 0.7) < 0.02
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), kept / 0.7)
+    assert np.all(to_numpy(F.dropout(x, 1.0)) == 0)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        F.dropout(x, 1.5)
+
+
+# -- convolution and pooling -----------------------------------------------------------------------
+def _pairs(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def np_conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """A direct loop over output pixels (and groups); padding is (ph, pw) or (top, bottom, left, right)."""
+    (sh, sw), (dh, dw) = _pairs(stride), _pairs(dilation)
+    pads = _pairs(padding)
+    pt, pb, pl, pr = (pads[0], pads[0], pads[1], pads[1]) if len(pads) == 2 else pads
+    x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    N, C, H, W = x.shape
+    Cout, Cg, kh, kw = w.shape
+    OH, OW = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
+    Og = Cout // groups
+    out = np.zeros((N, Cout, OH, OW))
+    for g in range(groups):
+        xs, ws = x[:, g * Cg : (g + 1) * Cg], w[g * Og : (g + 1) * Og]
+        for i in range(OH):
+            for j in range(OW):
+                win = xs[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+                out[:, g * Og : (g + 1) * Og, i, j] = np.einsum("nchw,ochw->no", win, ws)
+    return out if b is None else out + b[None, :, None, None]
+
+
+CONV_CASES = [
+    ((2, 3, 5, 5), (4, 3, 3, 3), {}),
+    ((1, 2, 6, 5), (3, 2, 3, 2), {"stride": 2}),
+    ((2, 2, 4, 4), (2, 2, 3, 3), {"padding": 1}),
+    ((1, 2, 7, 6), (2, 2, 3, 2), {"dilation": 2, "padding": (1, 0)}),
+    ((2, 4, 4, 4), (4, 2, 2, 2), {"groups": 2}),
+    ((1, 4, 5, 4), (6, 2, 3, 3), {"groups": 2, "stride": (2, 1), "padding": (1, 2), "dilation": (1, 2)}),
+]
+
+
+@pytest.mark.parametrize("xs, ws, kwargs", CONV_CASES)
+def test_conv2d(xs, ws, kwargs, device):
+    check_op(lambda x, w: F.conv2d(x, w, **kwargs), lambda x, w: np_conv2d(x, w, **kwargs), [(xs, ws)], device)
+
+
+def test_conv2d_bias_same_padding_unbatched(device):
+    check_op(
+        lambda x, w, b: F.conv2d(x, w, b, padding="same"),
+        lambda x, w, b: np_conv2d(x, w, b, padding=(0, 1, 1, 2)),  # even kernel: the extra pad goes after
+        [((1, 2, 4, 5), (3, 2, 2, 4), (3,))],
+        device,
+    )
+    check_op(
+        lambda x, w: F.conv2d(x, w, padding="valid"),
+        lambda x, w: np_conv2d(x[None], w)[0],
+        [((2, 4, 4), (3, 2, 3, 3))],
+        device,
+    )
+
+
+def test_conv2d_double_backward(device):
+    # L = sum(u * conv(x, w)) is bilinear, so d/dx sum(v * dL/dw) = d/dx sum(u * conv(x, v))
+    (a, wa), (x, w) = make_inputs([(1, 2, 4, 4), (2, 2, 3, 3)], device, seed=4)
+    u = np.random.default_rng(1).uniform(0.5, 1.5, (1, 2, 2, 2))
+    v = np.random.default_rng(2).uniform(0.5, 1.5, wa.shape)
+    (gw,) = grads_with_graph(F.conv2d(x, w, stride=2, padding=1), [w], consts(u, device), others=[x])
+    (gw * consts(v, device)).sum().backward()
+    (expected,) = numerical_grads(lambda a: np_conv2d(a, v, stride=2, padding=1), [a], u)
+    np.testing.assert_allclose(to_numpy(x.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_conv1d(device):
+    def ref(x, w, b):
+        return np_conv2d(x[:, :, None], w[:, :, None], b, stride=(1, 2), padding=(0, 1))[:, :, 0]
+
+    check_op(lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), ref, [((2, 2, 7), (3, 2, 3), (3,))], device)
+
+
+def test_conv2d_errors(device):
+    x = tw.zeros(1, 4, 5, 5, device=device)
+    with pytest.raises(ValueError, match="groups"):
+        F.conv2d(x, tw.zeros(3, 2, 3, 3, device=device), groups=2)
+    with pytest.raises(RuntimeError, match="smaller than the kernel"):
+        F.conv2d(x, tw.zeros(2, 4, 7, 7, device=device))
+    with pytest.raises(ValueError, match="strided"):
+        F.conv2d(x, tw.zeros(2, 4, 3, 3, device=device), stride=2, padding="same")
+
+
+def np_pool(x, k, stride, padding, dilation, reduce_fn, fill):
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(_pairs, (k, stride or k, padding, dilation))
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    OH, OW = (x.shape[2] - dh * (kh - 1) - 1) // sh + 1, (x.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros(x.shape[:2] + (OH, OW))
+    for i in range(OH):
+        for j in range(OW):
+            win = x[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+            out[:, :, i, j] = reduce_fn(win.reshape(win.shape[:2] + (-1,)))
+    return out
+
+
+POOL_CASES = [
+    (2, None, 0, 1),
+    (3, 1, 1, 1),
+    ((3, 2), (2, 1), (1, 0), 1),
+    (2, 1, 0, 2),
+]
+
+
+@pytest.mark.parametrize("k, stride, padding, dilation", POOL_CASES)
+def test_max_pool2d(k, stride, padding, dilation, device):
+    check_op(
+        lambda x: F.max_pool2d(x, k, stride, padding, dilation),
+        lambda x: np_pool(x, k, stride, padding, dilation, lambda w: w.max(-1), -np.inf),
+        [((2, 2, 5, 6),)],
+        device,
+    )
+
+
+def test_max_pool2d_ties_and_indices(device):
+    # ties: the whole gradient of a window goes to its first maximum in row-major order
+    x = tw.tensor(np.ones((1, 1, 4, 4)), device=device, requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    expected = np.zeros((4, 4))
+    expected[::2, ::2] = 1
+    np.testing.assert_array_equal(to_numpy(x.grad)[0, 0], expected)
+    a = np.random.default_rng(0).permutation(30).reshape(1, 5, 6).astype(np.float64)
+    y, idx = F.max_pool2d(tw.tensor(a, device=device), 3, 2, 1, return_indices=True)
+    assert idx.dtype == tw.int64 and idx.shape == y.shape == (1, 3, 3)
+    np.testing.assert_array_equal(to_numpy(y), a.reshape(1, -1)[0][to_numpy(idx)])
+    np.testing.assert_array_equal(to_numpy(y), np_pool(a[None], 3, 2, 1, 1, lambda w: w.max(-1), -np.inf)[0])
+
+
+@pytest.mark.parametrize("k, stride, padding", [(2, None, 0), (3, 2, 1), ((2, 3), 1, (1, 1))])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool2d(k, stride, padding, count_include_pad, device):
+    def ref(x):
+        s = np_pool(x, k, stride, padding, 1, lambda w: w.sum(-1), 0.0)
+        if count_include_pad:
+            return s / np.prod(_pairs(k))
+        return s / np_pool(np.ones_like(x), k, stride, padding, 1, lambda w: w.sum(-1), 0.0)
+
+    check_op(
+        lambda x: F.avg_pool2d(x, k, stride, padding, count_include_pad=count_include_pad),
+        ref,
+        [((2, 2, 5, 5),)],
+        device,
+    )
+
+
+def test_avg_pool2d_divisor_override_unbatched(device):
+    check_op(
+        lambda x: F.avg_pool2d(x, 2, divisor_override=3),
+        lambda x: np_pool(x[None], 2, None, 0, 1, lambda w: w.sum(-1), 0.0)[0] / 3,
+        [((2, 4, 4),)],
+        device,
+    )
