@@ -7,7 +7,7 @@ and the Tensor methods it provides in ``TENSOR_METHODS``.
 from __future__ import annotations
 
 from .. import _dtypes
-from . import elementwise, linalg, nn, reduce, shape
+from . import elementwise, indexing, linalg, nn, reduce, shape
 from ._common import Function, Tensor, cast, state
 from .elementwise import *  # noqa: F403
 from .elementwise import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
@@ -18,7 +18,7 @@ from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .shape import mT_, t_
 
-_MODULES = (elementwise, reduce, shape, linalg, nn)
+_MODULES = (elementwise, reduce, shape, indexing, linalg, nn)
 
 __all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
 
