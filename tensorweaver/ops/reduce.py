@@ -246,7 +246,7 @@ class Norm2(Function):
         kept = _kept_shape(x._data.shape, self.axes)
         norm = output_tensor(self, self.y).reshape(kept)
         safe = norm.where(norm != 0, 1)  # where the norm is 0 so is x: the gradient is 0
-        return (x * (gy.reshape(kept) / safe),)
+        return ((x / safe) * gy.reshape(kept),)
 
     def release(self) -> None:
         self.inputs = self.y = None
