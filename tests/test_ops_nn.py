@@ -498,3 +498,82 @@ def test_avg_pool2d_divisor_override_unbatched(device):
         [((2, 4, 4),)],
         device,
     )
+
+
+def np_reduce(loss, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda v: v}[reduction](loss)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_regression_losses(reduction, device):
+    shapes = [((3, 4), (3, 4))]
+
+    def huber(d, delta):
+        return np.where(np.abs(d) < delta, 0.5 * d**2, delta * (np.abs(d) - 0.5 * delta))
+
+    cases = [
+        (lambda a, b: F.l1_loss(a, b, reduction), lambda a, b: np.abs(a - b)),
+        (lambda a, b: F.huber_loss(a, b, reduction, delta=0.7), lambda a, b: huber(a - b, 0.7)),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction, beta=0.7), lambda a, b: huber(a - b, 0.7) / 0.7),
+        (lambda a, b: F.smooth_l1_loss(a, b, reduction, beta=0.0), lambda a, b: np.abs(a - b)),
+    ]
+    for fn, ref in cases:
+        check_op(fn, lambda a, b, ref=ref: np_reduce(ref(a, b), reduction), shapes, device)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy(reduction, device):
+    def bce(p, t):
+        return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    check_op(
+        lambda p, t, w: F.binary_cross_entropy(p, t, w, reduction),
+        lambda p, t, w: np_reduce(bce(p, t) * w, reduction),
+        [((3, 4), (3, 4), (4,))],
+        device,
+        low=0.05,
+        high=0.95,
+    )
+    check_op(
+        lambda x, t, pw: F.binary_cross_entropy_with_logits(x, t, reduction=reduction, pos_weight=pw),
+        lambda x, t, pw: np_reduce(-(pw * t * np.log(sigmoid(x)) + (1 - t) * np.log(1 - sigmoid(x))), reduction),
+        [((3, 4), (3, 4), (4,))],
+        device,
+        low=0.1,
+        high=1.5,
+    )
+    # stable for large logits, and log(0) clamped at -100 for probabilities
+    big = F.binary_cross_entropy_with_logits(
+        consts([100.0, -100.0], device), consts([0.0, 1.0], device), reduction="none"
+    )
+    np.testing.assert_allclose(to_numpy(big), [100.0, 100.0])
+    zero = F.binary_cross_entropy(consts([0.0, 1.0], device), consts([1.0, 0.0], device), reduction="none")
+    np.testing.assert_allclose(to_numpy(zero), [100.0, 100.0])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean", "none"])
+def test_kl_div(reduction, device):
+    def ref(x, t, log_target):
+        loss = np.exp(t) * (t - x) if log_target else t * (np.log(t) - x)
+        return loss.sum() / x.shape[0] if reduction == "batchmean" else np_reduce(loss, reduction)
+
+    for log_target in (False, True):
+        check_op(
+            lambda x, t, lt=log_target: F.kl_div(x, t, reduction, log_target=lt),
+            lambda x, t, lt=log_target: ref(x, t, lt),
+            [((3, 4), (3, 4))],
+            device,
+            low=0.1,
+            high=1.0,
+        )
+    zero_target = F.kl_div(consts([[-1.0, -2.0]], device), consts([[0.0, 1.0]], device), reduction="none")
+    np.testing.assert_allclose(to_numpy(zero_target), [[0.0, 2.0]])
+
+
+def test_softmin_and_activation_reexports(device):
+    check_op(lambda a: F.softmin(a, 1), lambda a: np.exp(np_log_softmax(-a, 1)), [((3, 4),)], device)
+    check_op(F.relu, lambda a: np.maximum(a, 0), [((3, 4),)], device)
+    assert F.pad is tw.pad and F.gelu is tw.gelu

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import _dtypes
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, output_tensor, promote
-from .elementwise import _float_input, exp
+from .elementwise import _float_input, abs, clamp, exp, gt, log, logsigmoid, lt, where
 from .linalg import matmul
 from .reduce import sum_to
 from .shape import reshape, take_along
@@ -71,6 +71,11 @@ def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
 def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     """``exp(x) / sum(exp(x), dim)``: probabilities along ``dim``, computed stably."""
     return exp(log_softmax(x, dim, dtype))
+
+
+def softmin(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """``softmax(-x, dim)``."""
+    return softmax(-x, dim, dtype)
 
 
 # -- gather / scatter ------------------------------------------------------------------------------
@@ -393,14 +398,80 @@ def cross_entropy(
     return _reduce(loss, w, reduction)
 
 
+def _reduce_mean(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
 def mse_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean (or summed, or elementwise) squared error."""
     _check_reduction(reduction)
     d = x - target
-    loss = d * d
-    if reduction == "none":
-        return loss
-    return loss.sum() if reduction == "sum" else loss.mean()
+    return _reduce_mean(d * d, reduction)
+
+
+def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean (or summed, or elementwise) absolute error."""
+    _check_reduction(reduction)
+    return _reduce_mean(abs(x - target), reduction)
+
+
+def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Squared error ``0.5 * d**2`` below ``delta``, linear ``delta * (|d| - 0.5 * delta)`` above."""
+    _check_reduction(reduction)
+    d = abs(x - target)
+    return _reduce_mean(where(lt(d, delta), d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+
+
+def smooth_l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """``huber_loss / beta``: ``0.5 * d**2 / beta`` below ``beta``, ``|d| - 0.5 * beta`` above (L1 for beta=0)."""
+    _check_reduction(reduction)
+    d = abs(x - target)
+    if beta == 0:
+        return _reduce_mean(d, reduction)
+    return _reduce_mean(where(lt(d, beta), d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+
+
+def _log_at_least_minus_100(p: Tensor) -> Tensor:
+    """``max(log(p), -100)`` without evaluating log(0) (NumPy would warn)."""
+    positive = gt(p, 0)
+    return clamp(where(positive, log(where(positive, p, 1.0)), -100.0), min=-100.0)
+
+
+def binary_cross_entropy(x: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:
+    """``-(t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x``; each log is clamped at -100 (as in PyTorch)."""
+    _check_reduction(reduction)
+    loss = -(target * _log_at_least_minus_100(x) + (1 - target) * _log_at_least_minus_100(1 - x))
+    return _reduce_mean(loss if weight is None else loss * weight, reduction)
+
+
+def binary_cross_entropy_with_logits(
+    x: Tensor, target: Tensor, weight=None, reduction: str = "mean", pos_weight=None
+) -> Tensor:
+    """``binary_cross_entropy(sigmoid(x), target)`` computed stably from the logits ``x``."""
+    _check_reduction(reduction)
+    # (1 - t) * x - log(sigmoid(x)) == -(t * log(sigmoid(x)) + (1 - t) * log(1 - sigmoid(x)))
+    log_weight = 1 if pos_weight is None else (pos_weight - 1) * target + 1
+    loss = (1 - target) * x - log_weight * logsigmoid(x)
+    return _reduce_mean(loss if weight is None else loss * weight, reduction)
+
+
+def kl_div(x: Tensor, target: Tensor, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """``target * (log(target) - x)`` for log-probabilities ``x`` (0 where target is 0); 'batchmean'
+    divides the sum by the batch size (the KL divergence proper)."""
+    if reduction not in (*_REDUCTIONS, "batchmean"):
+        raise ValueError(
+            f"{reduction!r} is not a valid value for reduction; expected one of {_REDUCTIONS} or 'batchmean'"
+        )
+    if log_target:
+        loss = exp(target) * (target - x)
+    else:
+        positive = gt(target, 0)
+        loss = where(positive, target * log(where(positive, target, 1.0)), 0.0) - target * x
+    if reduction == "batchmean":
+        return loss.sum() / (x._data.shape[0] if x._data.ndim else 1)
+    return _reduce_mean(loss, reduction)
 
 
 def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
