@@ -669,6 +669,22 @@ def test_non_leaf_hook_replaces_the_gradient_flowing_down(device):
     assert len(calls) == 1
 
 
+def test_hook_on_a_dropped_intermediate_still_runs(device):
+    x = t64([1.0, 2.0], device, True)
+    w = t64([3.0, 4.0], device, True)
+    seen = []
+
+    def forward(x):
+        h = x * 2.0  # only the graph keeps h: it is freed with h * w's node during backward
+        h.register_hook(lambda g: seen.append(to_numpy(g)) or g * 10.0)
+        return (h * w).sum()
+
+    forward(x).backward()
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], [3.0, 4.0])
+    np.testing.assert_allclose(to_numpy(x.grad), [60.0, 80.0])
+
+
 def test_hooks_run_in_order_and_with_grad(device):
     x = t64([1.0], device, True)
     y = x * 3.0

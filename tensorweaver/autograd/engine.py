@@ -83,6 +83,9 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                 old = pending.get(fn)
                 pending[fn] = g if old is None else old + g
         order = _topo_order([r.grad_fn for r in roots if r.grad_fn is not None])
+        # NOTE: tensors with hooks or retain_grad() stay alive until their gradient is complete,
+        # even when the functions that consumed them (their last owners) are freed before that.
+        alive = [fn.out_ref() for fn in order if getattr(fn, "out_ref", None) is not None]  # noqa: F841
         needed = None if capture is None else _needed(order, inputs)
         for fn in order:
             gy = pending.pop(fn, None)
