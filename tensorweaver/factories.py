@@ -170,11 +170,6 @@ def from_dlpack(ext) -> Tensor:
     return Tensor._wrap(arr, b)
 
 
-_seed: list = [None]
-
-
 def manual_seed(seed: int) -> None:
     """Seed the generators of every device, now and for devices first used later."""
-    _seed[0] = int(seed)
-    for b in _backends.all_backends():
-        b.manual_seed(int(seed))
+    _backends.manual_seed(seed)

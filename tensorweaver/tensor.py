@@ -485,16 +485,25 @@ def _inplace_operand(t: Tensor, other, op: str):
                 f"{op}: a tensor of shape {tuple(arr.shape)} can't be applied in place to one of shape {shape}"
             )
         return arr
-    if isinstance(other, (bool, int, float, complex)) or hasattr(other, "item"):
-        if hasattr(other, "item") and not isinstance(other, (bool, int, float, complex)):
-            other = other.item()
-        rank = {bool: 0, int: 1, float: 2, complex: 3}[
-            type(other) if type(other) in (bool, int, float, complex) else float
-        ]
+    if getattr(other, "ndim", None) == 0 and hasattr(other, "item"):  # a NumPy scalar or 0-d array
+        other = other.item()
+    rank = _SCALAR_RANK.get(type(other))
+    if rank is not None:
         if rank > _dtypes._KIND_RANK[t.dtype.kind]:
             raise RuntimeError(f"{op}: a Python {type(other).__name__} can't be applied in place to a {t.dtype} tensor")
-        return other
+        # NOTE: array-API libraries (array_api_strict) refuse a Python bool with a numeric array
+        return int(other) if rank == 0 and t.dtype.kind != "b" else other
+    if isinstance(other, (list, tuple)) or hasattr(other, "__array_interface__"):
+        if b is not _backends.cpu:
+            raise TypeError(
+                f"{op}: can't apply a {type(other).__name__} to a tensor on {t.device} in place: that would copy "
+                f"it to the device silently; make it a tensor first: tw.tensor(data, device=...)"
+            )
+        return _inplace_operand(t, Tensor(other), op)
     raise TypeError(f"{op}: expected a Tensor or a number, got {type(other).__name__}")
+
+
+_SCALAR_RANK = {bool: 0, int: 1, float: 2, complex: 3}
 
 
 def _broadcast_shape(a: tuple, b: tuple):

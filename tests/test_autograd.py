@@ -37,9 +37,11 @@ def test_diamond_with_uneven_paths(device):
     assert x.grad.item() == pytest.approx(48.0)
 
 
-def test_deep_chain_has_no_recursion_limit(device):
+def test_deep_chain_has_no_recursion_limit():
+    """The engine is backend-independent; on the CPU because array_api_strict's per-op overhead makes
+    100,000 forward ops take seconds there."""
     n = 100_000
-    x = tw.tensor(1.0, device=device, requires_grad=True)
+    x = tw.tensor(1.0, requires_grad=True)
     y = x
     start = time.perf_counter()
     for _ in range(n):

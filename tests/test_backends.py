@@ -95,6 +95,14 @@ def test_unknown_device_lists_valid_forms(text):
         assert form in msg, msg
 
 
+def test_index_zero_of_a_single_device_backend(device):
+    if device == "cuda":
+        pytest.skip("cuda:0 is a device of its own")
+    t = tw.zeros(2, device=f"{device}:0")
+    assert t.device == tw.device(device) and t._backend is tw.backends.get_backend(device)
+    assert t.to(f"{device}:0") is t
+
+
 def test_device_bad_arguments():
     with pytest.raises(TypeError, match="expected a string"):
         tw.device(3)
@@ -161,6 +169,15 @@ def test_register_backend_over_numpy_namespace(scratch_registry):
     (t * t).sum().backward()
     assert t.grad.device == "plain"
     np.testing.assert_allclose(t.grad.numpy(), [2.0, 4.0])
+
+
+def test_manual_seed_reaches_backends_made_later(scratch_registry):
+    def draw_on_a_new_backend(name):
+        tw.manual_seed(11)
+        tw.backends.register_backend(name, array_api_strict, device=array_api_strict.Device("device2"))
+        return tw.rand(4, device=name).tolist()
+
+    assert draw_on_a_new_backend("late1") == draw_on_a_new_backend("late2")
 
 
 @pytest.mark.parametrize("name", ["cpu", "cuda", "not a name", "1x"])

@@ -520,6 +520,8 @@ def test_unknown_dtype_is_named():
         lambda t, d: t.__iadd__(tw.ones(2, 2, dtype=tw.int64, device=d)),  # would grow the tensor
         lambda t, d: t.__iadd__(tw.tensor([1, 1], device="strict" if d == "cpu" else "cpu")),  # other device
         lambda t, d: t.__iadd__("a"),
+        lambda t, d: t.__iadd__(np.array([0.5, 0.5]) if d == "cpu" else 0.5),  # float array into int
+        lambda t, d: t.__iadd__(np.float64(0.5)),
     ],
 )
 def test_impossible_in_place_ops_leave_the_tensor_unchanged(make_op, device):
@@ -545,6 +547,25 @@ def test_possible_in_place_ops(device):
     t.add_(tw.ones(2, device=device), alpha=2)
     t.sub_(1.0).mul_(2.0).div_(2.0)
     assert t.tolist() == [[2.0, 3.0], [4.0, 5.0]]
+
+
+def test_in_place_with_numpy_and_python_operands(device):
+    i = tw.tensor([1, 2], device=device)
+    i += True  # a Python bool into an int tensor (array_api_strict refuses it as such)
+    i *= np.int64(2)
+    assert i.tolist() == [4, 6] and i.dtype is tw.int64
+    f = tw.tensor([1.0, 2.0], device=device)
+    f -= np.float64(0.5)
+    f *= tw.tensor(2.0, dtype=tw.float64, device=device)
+    assert f.tolist() == [1.0, 3.0] and f.dtype is tw.float32
+    if device == "cpu":
+        f += np.array([1.0, 1.0])
+        f -= [0.5, 0.5]
+        assert f.tolist() == [1.5, 3.5]
+    else:
+        with pytest.raises(TypeError, match="silently"):
+            f += np.array([1.0, 1.0])
+        assert f.tolist() == [1.0, 3.0]
 
 
 def test_in_place_on_a_leaf_that_requires_grad_points_to_data(device):

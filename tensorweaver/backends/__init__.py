@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array_api_compat
 
+from . import base
 from .base import Backend, BackendUnavailable
 from .device import _known_types, device
 from .device import device as _Device
@@ -19,6 +20,7 @@ __all__ = [
     "get_backend",
     "register_backend",
     "registered_backends",
+    "manual_seed",
     "cpu",
     "SCALAR_TYPES",
 ]
@@ -51,6 +53,13 @@ def register_backend(name: str, namespace, device=None) -> device:
     return dev
 
 
+def manual_seed(seed: int) -> None:
+    """Seed the random generators of every backend, made so far or later."""
+    base.seed[0] = int(seed)
+    for b in all_backends():
+        b.manual_seed(int(seed))
+
+
 def registered_backends() -> list[str]:
     """The device types that parse: 'cpu', 'cuda' and every registered name."""
     return list(_known_types)
@@ -68,6 +77,8 @@ def get_backend(dev=None) -> Backend:
         return b
     dev = device(dev) if not isinstance(dev, device) else dev
     b = _by_device.get(dev)
+    if b is None and dev.type != "cuda":  # "cpu:0" and "strict:0" are "cpu" and "strict"
+        b = _by_device.get(_Device(dev.type))
     if b is None:
         if dev.type != "cuda":  # pragma: no cover - every other known type is registered above
             raise ValueError(f"no backend for device {dev}")

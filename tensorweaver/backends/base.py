@@ -10,6 +10,10 @@ from .device import device as Device
 __all__ = ["Backend", "BackendUnavailable"]
 
 
+#: the seed of the last ``tw.manual_seed``: backends made later start from it too
+seed: list = [None]
+
+
 class BackendUnavailable(RuntimeError):
     """A device was asked for whose backend cannot run here; the message says why and what to do."""
 
@@ -38,7 +42,7 @@ class Backend:
             if nd is not None:
                 self.to_native[d] = nd
                 self.from_native[nd] = d
-        self._seed_rng(None)
+        self._seed_rng(seed[0])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.device}>"
