@@ -166,6 +166,17 @@ def test_setitem(index, value, device):
     np.testing.assert_array_equal(alias.numpy(), ref)
 
 
+def test_setitem_mask_and_0d(device):
+    x = tw.tensor([[-1.0, 2.0], [3.0, -4.0]], device=device)
+    x[x < 0] = 0.0
+    assert x.tolist() == [[0.0, 2.0], [3.0, 0.0]]
+    s = x.sum()  # may be held as an immutable NumPy scalar
+    s[...] = 5.0
+    assert s.item() == 5.0
+    s[None] = tw.tensor([7.0], device=device)
+    assert s.item() == 7.0
+
+
 def test_setitem_last_of_repeated_indices_wins(device):
     x = tw.zeros(4, device=device)
     x[tw.tensor([1, 3, 1], device=device)] = tw.tensor([1.0, 2.0, 3.0], device=device)

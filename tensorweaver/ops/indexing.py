@@ -7,8 +7,10 @@ gather through ``take`` along one axis, so every form runs on any array-API back
 ``array_api_strict`` (whose own advanced indexing covers only all-integer indexes). As in PyTorch,
 the dims of the broadcast index tensors replace the indexed dims in place when those are adjacent
 and go first otherwise (ints are basic indexing and do not count). Masks become integer indexes
-through ``nonzero`` (a data-dependent size: CuPy waits for the device there). Not supported: a
-Python bool or a 0-d boolean tensor as an index, uint8 tensors as masks (use bool).
+through ``nonzero`` (a data-dependent size: CuPy waits for the device there). A list is one index
+tensor (``t[[0, 2]]`` picks rows; a tuple gives one index per dim). Out-of-range indexes raise
+IndexError on every backend. Not supported: a Python bool or a 0-d boolean tensor as an index,
+uint8 tensors as masks (use bool), tensors as slice bounds.
 """
 
 from __future__ import annotations
@@ -282,7 +284,12 @@ def setitem(x: Tensor, index, value) -> None:
     v = _value_array(x, value)
     b = x._backend
     xp = b.xp
+    if not hasattr(x._data, "__setitem__"):  # a NumPy scalar (0-d results of NumPy): immutable, no views
+        x._data = xp.asarray(x._data, copy=True)
     scalar = not hasattr(v, "shape")
+    if scalar and isinstance(index, Tensor) and index.dtype is _dtypes.bool and index._data.ndim == x._data.ndim:
+        x._data[index._data] = v  # t[mask] = number: the common case, one boolean-mask assignment
+        return
     if not advanced:
         key = tuple(k for k in key if k is not None)  # None adds a size-1 dim: nothing to assign there
         x._data[key] = v if scalar else _fit(xp, v, tuple(x._data[key].shape))
