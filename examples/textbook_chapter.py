@@ -10,11 +10,11 @@ celsius = Tensor([[0.0], [20.0], [40.0], [60.0], [80.0], [100.0]])
 fahrenheit = Tensor([[32.0], [68.0], [104.0], [140.0], [176.0], [212.0]])
 # Initialize parameters randomly
 np.random.seed(42)
-w = Tensor(np.random.randn(1, 1), requires_grad=True)  # Should learn 1.8
-b = Tensor(np.random.randn(1), requires_grad=True)  # Should learn 32
+w = Tensor(np.random.randn(1, 1), requires_grad=True) # Should learn 1.8
+b = Tensor(np.random.randn(1), requires_grad=True) # Should learn 32
 print(f"Initial: w={w.data.item():.3f}, b={b.data.item():.3f}")
 # Training hyperparameters
-lr = 0.0001  # Learning rate
+lr = 0.0001 # Learning rate
 epochs = 1000
 # Training loop
 for epoch in range(epochs):
@@ -22,7 +22,7 @@ for epoch in range(epochs):
     pred = celsius @ w.T + b
     # Compute loss
     diff = pred - fahrenheit
-    loss = (diff**2).mean()
+    loss = (diff ** 2).mean()
     # Backward pass
     loss.backward()
     # Update parameters (gradient descent)
@@ -38,10 +38,9 @@ print(f"\nFinal: w={w.data.item():.3f}, b={b.data.item():.3f}")
 print(f"Target: w=1.800, b=32.000")
 
 # 7.4
-test_celsius = Tensor([[37.0]])  # Body temperature
+test_celsius = Tensor([[37.0]]) # Body temperature
 test_pred = test_celsius @ w.T + b
 print(f"37°C = {test_pred.data.item():.1f}°F")
-
 
 # 7.7
 def train_temperature_model(epochs=1000, lr=0.0001):
@@ -64,7 +63,6 @@ def train_temperature_model(epochs=1000, lr=0.0001):
         w.grad = None
         b.grad = None
     return w, b
-
-
 w, b = train_temperature_model()
 print(f"Learned: F = C × {w.data.item():.3f} + {b.data.item():.3f}")
+
