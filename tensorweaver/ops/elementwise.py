@@ -432,9 +432,11 @@ _ERF_Q = (
 
 
 def _horner(coefs, u):
-    r = u * coefs[-1] + coefs[-2]
+    r = u * coefs[-1]  # a new array: the in-place steps below (array-API operators) allocate nothing
+    r += coefs[-2]
     for c in coefs[-3::-1]:
-        r = r * u + c
+        r *= u
+        r += c
     return r
 
 
