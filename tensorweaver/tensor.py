@@ -212,7 +212,8 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
 
         ``gradient`` is required unless the tensor has one element. The graph is freed afterwards
-        unless ``retain_graph=True`` (default: ``create_graph``).
+        unless ``retain_graph=True`` (default: ``create_graph``). With ``inputs`` (tensors), only
+        their ``.grad`` receive a gradient.
         """
         if not self._requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
@@ -227,8 +228,9 @@ class Tensor:
             gradient = _check_gradient(self, gradient)
         if retain_graph is None:
             retain_graph = create_graph
-        if inputs is not None:
-            raise NotImplementedError("backward(inputs=...) is not supported yet; use tw.autograd.grad")
+        if inputs is not None:  # only these tensors' .grad receive their gradient
+            _autograd_api.backward(self, gradient, retain_graph, create_graph, inputs)
+            return
         _engine.run_backward((self,), (gradient,), retain_graph, create_graph)
 
     # -- conversion and copies ---------------------------------------------------------------
@@ -535,5 +537,6 @@ _function.set_tensor_factory(Tensor._wrap)
 # NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and
 # Tensor's operators and methods are the ops. Everything below binds them onto the class.
 from . import ops as _ops  # noqa: E402
+from .autograd import api as _autograd_api  # noqa: E402
 
 _ops.bind_tensor_methods(Tensor)

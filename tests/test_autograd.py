@@ -124,6 +124,13 @@ def test_backward_gradient_argument_checks(device):
         tw.ones(2, device=device).sum().backward()
 
 
+def test_backward_inputs_limits_which_grads_are_set(device):
+    a = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tw.tensor([3.0, 4.0], device=device, requires_grad=True)
+    (a * b).sum().backward(inputs=[a])
+    assert values(a.grad).tolist() == [3.0, 4.0] and b.grad is None
+
+
 def test_scalar_gradient_argument_scales(device):
     x = tw.tensor(3.0, device=device, requires_grad=True)
     (x * x).backward(gradient=tw.tensor(0.5, device=device))
@@ -195,6 +202,17 @@ def test_grad_mode_restored_after_an_exception():
     with pytest.raises(ValueError):
         boom()
     assert tw.is_grad_enabled()
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    seen = []
+    with tw.no_grad():
+        worker = threading.Thread(target=lambda: seen.append(tw.is_grad_enabled()))
+        worker.start()
+        worker.join()
+    assert seen == [True]
 
 
 def test_update_under_no_grad_is_in_place(device):

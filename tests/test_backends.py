@@ -285,9 +285,10 @@ def test_training_step_on_a_real_gpu():
     for t in (loss_gpu, *gpu_run):
         assert t.device == tw.device("cuda", cuda.device.index) and t.is_cuda
     assert gpu_run[2].grad is None
-    np.testing.assert_allclose(loss_gpu.item(), loss_cpu.item(), rtol=1e-12)
-    np.testing.assert_allclose(gpu_run[2].detach().cpu().numpy(), cpu_run[2].detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(gpu_run[3].detach().cpu().numpy(), cpu_run[3].detach().numpy(), rtol=1e-12)
+    # float64 on both; only the order of summation differs
+    np.testing.assert_allclose(loss_gpu.item(), loss_cpu.item(), rtol=1e-10)
+    np.testing.assert_allclose(gpu_run[2].detach().cpu().numpy(), cpu_run[2].detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(gpu_run[3].detach().cpu().numpy(), cpu_run[3].detach().numpy(), rtol=1e-10)
 
 
 # -- transfers ------------------------------------------------------------------------------------

@@ -504,6 +504,17 @@ def test_bad_data_says_what_was_given(data, shown, device):
     assert shown in str(e.value)
 
 
+def test_dtype_a_backend_lacks_is_named():
+    assert tw.tensor([1.0], dtype=tw.float16).dtype is tw.float16  # NumPy has it, array_api_strict not
+    with pytest.raises(TypeError, match="float16 is not supported on device strict"):
+        tw.tensor([1.0], dtype=tw.float16, device="strict")
+
+
+def test_unsupported_numpy_dtype_is_named():
+    with pytest.raises(TypeError, match="uint16 is not supported"):
+        tw.tensor(np.arange(3, dtype=np.uint16))
+
+
 def test_unknown_dtype_is_named():
     with pytest.raises(TypeError, match="unknown dtype 'float7'"):
         tw.tensor([1.0], dtype="float7")

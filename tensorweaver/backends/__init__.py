@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array_api_compat
 
+from .. import _dtypes
 from . import base
 from .base import Backend, BackendUnavailable
 from .device import _known_types, device
@@ -99,6 +100,13 @@ def as_array(data, dtype=None, dev=None, copy: bool = True):
     if isinstance(data, (np.ndarray, np.generic)) or not array_api_compat.is_array_api_obj(data):
         b = get_backend(dev)
         a = host_array(data, dtype)
+        d = _dtypes.BY_NAME.get(a.dtype.name)
+        if d is None:
+            raise TypeError(
+                f"Tensor(): NumPy dtype {a.dtype} is not supported; convert to one of "
+                f"{', '.join(x.name for x in _dtypes.ALL)}"
+            )
+        b.native_dtype(d)  # a clear error for a dtype this backend lacks (float16 on array_api_strict)
         if isinstance(data, np.ndarray) and not copy and a is data:
             return b.from_host_shared(a), b
         return b.transfer(a, to_host=False), b
