@@ -13,7 +13,7 @@ from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, ou
 from .elementwise import _float_input, abs, clamp, exp, gt, log, logsigmoid, lt, where
 from .linalg import matmul
 from .reduce import sum_to
-from .shape import reshape, take_along
+from .shape import permute, reshape, take_along
 
 # Re-exported as tw.*: the names that torch.* has with these signatures. The losses, linear,
 # one_hot, embedding, dropout and avg_pool2d are public here and in tw.nn.functional only.
@@ -514,9 +514,11 @@ def _pair(v, what: str) -> tuple[int, int]:
 
 
 class Im2Col(Function):
-    """(N, C, H, W) -> (N, C, kh * kw, OH, OW): every kernel position's strided slice of the padded input.
+    """(N, C, H, W) -> (C, kh * kw, N, OH, OW): every kernel position's strided slice of the padded input.
 
     ``pads`` is (top, bottom, left, right); the padding holds ``fill`` (0, or -inf for max pooling).
+    Channels and kernel positions lead so that conv2d is one matrix product (per group) with no
+    broadcast batch dims, which NumPy would run without BLAS.
     """
 
     __slots__ = ("k", "stride", "pads", "dil", "fill", "dev")
@@ -532,8 +534,9 @@ class Im2Col(Function):
         N, C, H, W = x.shape
         (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = self.k, self.stride, self.dil, self.pads
         OH, OW = self.out_size(H, W)
+        x = xp.permute_dims(x, (1, 0, 2, 3))
         if pt or pb or pl or pr:
-            xpad = xp.full((N, C, H + pt + pb, W + pl + pr), self.fill, dtype=x.dtype, device=self.dev)
+            xpad = xp.full((C, N, H + pt + pb, W + pl + pr), self.fill, dtype=x.dtype, device=self.dev)
             xpad[:, :, pt : pt + H, pl : pl + W] = x
         else:
             xpad = x
@@ -542,7 +545,7 @@ class Im2Col(Function):
             for i in range(kh)
             for j in range(kw)
         ]
-        return xp.stack(cols, axis=2)
+        return xp.stack(cols, axis=1)
 
     def backward(self, gy):
         x = self.inputs[0]
@@ -562,13 +565,13 @@ class Col2Im(Function):
         N, C, H, W = self.shape
         (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = im.k, im.stride, im.dil, im.pads
         OH, OW = cols.shape[3], cols.shape[4]
-        out = xp.zeros((N, C, H + pt + pb, W + pl + pr), dtype=cols.dtype, device=im.dev)
+        out = xp.zeros((C, N, H + pt + pb, W + pl + pr), dtype=cols.dtype, device=im.dev)
         for i in range(kh):
             for j in range(kw):
                 rows = slice(i * dh, i * dh + sh * (OH - 1) + 1, sh)
                 cs = slice(j * dw, j * dw + sw * (OW - 1) + 1, sw)
-                out[:, :, rows, cs] = out[:, :, rows, cs] + cols[:, :, i * kw + j, ...]
-        return out[:, :, pt : pt + H, pl : pl + W]
+                out[:, :, rows, cs] = out[:, :, rows, cs] + cols[:, i * kw + j, ...]
+        return xp.permute_dims(out[:, :, pt : pt + H, pl : pl + W], (1, 0, 2, 3))
 
     def backward(self, gy):
         im = self.im
@@ -628,10 +631,14 @@ def conv2d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1
         x, weight = promote(x, weight)
     if kind(x) not in "fc":
         raise TypeError(f"conv2d: expected floating-point tensors, got {x.dtype}")
-    cols = _im2col(x, (kh, kw), stride, pads, dil, 0, "conv2d")  # (N, C, kh*kw, OH, OW)
+    cols = _im2col(x, (kh, kw), stride, pads, dil, 0, "conv2d")  # (C, kh*kw, N, OH, OW)
     OH, OW = cols._data.shape[3], cols._data.shape[4]
-    cols = reshape(cols, (N, groups, Cg * kh * kw, OH * OW))
-    y = reshape(matmul(reshape(weight, (groups, Cout // groups, Cg * kh * kw)), cols), (N, Cout, OH, OW))
+    K, L = Cg * kh * kw, N * OH * OW
+    if groups == 1:
+        y = matmul(reshape(weight, (Cout, K)), reshape(cols, (K, L)))
+    else:
+        y = matmul(reshape(weight, (groups, Cout // groups, K)), reshape(cols, (groups, K, L)))
+    y = permute(reshape(y, (Cout, N, OH, OW)), (1, 0, 2, 3))
     if bias is not None:
         y = y + reshape(bias, (Cout, 1, 1))
     return reshape(y, y._data.shape[1:]) if unbatched else y
@@ -679,17 +686,18 @@ def max_pool2d(
     if kind(x) != "f":
         raise TypeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
     k, s, pads, d = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    cols = _im2col(x, k, s, pads, d, -float("inf"), "max_pool2d")  # (N, C, kh*kw, OH, OW)
+    cols = _im2col(x, k, s, pads, d, -float("inf"), "max_pool2d")  # (C, kh*kw, N, OH, OW)
     b = x._backend
     xp = b.xp
-    arg = xp.argmax(cols._data, axis=2, keepdims=True)
-    y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 2, arg)), cols)
-    N, C, _, OH, OW = cols._data.shape
-    y = reshape(y, (N, C, OH, OW) if not unbatched else (C, OH, OW))
+    arg = xp.argmax(cols._data, axis=1, keepdims=True)
+    y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 1, arg)), cols)
+    C, _, N, OH, OW = cols._data.shape
+    y = permute(reshape(y, (C, N, OH, OW)), (1, 0, 2, 3))
+    y = reshape(y, (C, OH, OW)) if unbatched else y
     if not return_indices:
         return y
     dev = b.native_device
-    arg = xp.reshape(arg, (N, C, OH, OW))
+    arg = xp.permute_dims(xp.reshape(arg, (C, N, OH, OW)), (1, 0, 2, 3))
     rows = xp.reshape(xp.arange(OH, dtype=xp.int64, device=dev) * s[0] - pads[0], (OH, 1)) + (arg // k[1]) * d[0]
     cols_ = xp.reshape(xp.arange(OW, dtype=xp.int64, device=dev) * s[1] - pads[2], (1, OW)) + (arg % k[1]) * d[1]
     idx = rows * x._data.shape[3] + cols_
@@ -710,7 +718,7 @@ def avg_pool2d(
     x, unbatched = _batched(x, "avg_pool2d")
     x = _float_input(x)
     k, s, pads, d = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
-    total = _im2col(x, k, s, pads, d, 0, "avg_pool2d").sum(dim=2)
+    total = permute(_im2col(x, k, s, pads, d, 0, "avg_pool2d").sum(dim=1), (1, 0, 2, 3))
     if divisor_override is not None:
         y = total / divisor_override
     elif count_include_pad or pads == (0, 0, 0, 0):
@@ -719,7 +727,7 @@ def avg_pool2d(
         b = x._backend
         ones = b.xp.ones((1, 1, *x._data.shape[2:]), dtype=x._data.dtype, device=b.native_device)
         fn = Im2Col(k, s, pads, d, 0, b.native_device)
-        y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=2), b)
+        y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=1), b)
     return reshape(y, y._data.shape[1:]) if unbatched else y
 
 
