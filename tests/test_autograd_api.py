@@ -87,12 +87,11 @@ _POS = {"low": 0.5, "high": 2.0}
 # docs/ops.md marks these ops twice-differentiable (tests/test_ops_table.py reads this table).
 SECOND_ORDER = {
     "add": [(lambda a, b: a + b, s, {}) for s in _BINARY] + [(lambda a: 2.0 + a, [(2, 3)], {})],
-    "sub": [(lambda a, b: a - b, s, {}) for s in _BINARY] + [(lambda a: 2.0 - a, [(2, 3)], {})],
+    "sub": [(lambda a, b: a - b, s, {}) for s in _BINARY] + [(lambda a: a - 2.0, [(2, 3)], {})],
     "mul": [(lambda a, b: a * b, s, {}) for s in _BINARY] + [(lambda a: 3.0 * a, [(2, 3)], {})],
-    "div": [(lambda a, b: a / b, s, _POS) for s in _BINARY] + [(lambda a: 3.0 / a, [(2, 3)], _POS)],
+    "div": [(lambda a, b: a / b, s, _POS) for s in _BINARY] + [(lambda a: a / 3.0, [(2, 3)], _POS)],
     "pow": [(lambda a, b: a**b, s, _POS) for s in _BINARY]
-    + [(lambda a, c=c: a**c, [(2, 3)], _POS) for c in (2, 3, 0.5, -1.5)]
-    + [(lambda a: 2.0**a, [(2, 3)], {})],
+    + [(lambda a, c=c: a**c, [(2, 3)], _POS) for c in (2, 3, 0.5, -1.5)],
     "neg": [(lambda a: -a, [(2, 3)], {})],
     "exp": [(tw.exp, [(2, 3)], {})],
     "log": [(tw.log, [(2, 3)], _POS)],
@@ -124,7 +123,10 @@ SECOND_ORDER = {
     "clip": [(lambda a: tw.clip(a, max=0.5), [(2, 3)], {})],
     "maximum": [(lambda a, b: tw.maximum(a, b), s, {}) for s in _BINARY[:2]],
     "minimum": [(lambda a, b: tw.minimum(a, b), s, {}) for s in _BINARY[:2]],
-    "where": [(lambda a, b: tw.where(a > 0, a * a, b), [(2, 3), (3,)], {})],
+    "where": [
+        (lambda a, b: tw.where(a > 0, a * a, b), [(2, 3), (3,)], {}),
+        (lambda a, b: a.where(a < 0, b), [(3,), (3,)], {}),
+    ],
     "sum": [
         (lambda a: a.sum(), [(2, 3, 2)], {}),
         (lambda a: a.sum(dim=1), [(2, 3, 2)], {}),
@@ -152,11 +154,7 @@ SECOND_ORDER = {
     "cumsum": [(lambda a: tw.cumsum(a, 1), [(2, 3)], {})],
     "reshape": [(lambda a: a.reshape(3, -1), [(2, 3, 2)], {})],
     "view": [(lambda a: tw.view(a, (6, 2)), [(2, 3, 2)], {})],
-    "permute": [
-        (lambda a: a.permute(2, 0, 1), [(2, 3, 2)], {}),
-        (lambda a: a.T, [(2, 3, 2)], {}),
-        (lambda a: a.mT, [(2, 3, 2)], {}),
-    ],
+    "permute": [(lambda a: a.permute(2, 0, 1), [(2, 3, 2)], {})],
     "transpose": [(lambda a: a.transpose(0, 1), [(2, 3, 2)], {})],
     "flatten": [(lambda a: tw.flatten(a, 1), [(2, 3, 2)], {})],
     "unflatten": [(lambda a: tw.unflatten(a, 1, (2, 2)), [(3, 4)], {})],
@@ -192,6 +190,25 @@ SECOND_ORDER = {
     "conv1d": [(lambda x, w, b: tw.conv1d(x, w, b, stride=2, padding=1), [(1, 2, 5), (3, 2, 2), (3,)], {})],
     "conv2d": [(lambda x, w: tw.conv2d(x, w, padding=1, dilation=2), [(1, 2, 3, 3), (2, 2, 2, 2)], {})],
     "max_pool2d": [(lambda x: tw.max_pool2d(x, 2, stride=1), [(1, 1, 3, 3)], {})],
+    # Tensor methods and operators that are not a tw.* function
+    "__rsub__": [(lambda a: 2.0 - a, [(2, 3)], {})],
+    "__rtruediv__": [(lambda a: 3.0 / a, [(2, 3)], _POS)],
+    "__rpow__": [(lambda a: 2.0**a, [(2, 3)], {})],
+    "__pos__": [(lambda a: +a, [(2, 3)], {})],
+    "__rmatmul__": [(lambda a, b: tw.Tensor.__rmatmul__(b, a), [(2, 3), (3, 2)], {})],
+    "T": [(lambda a: a.T, [(2, 3, 2)], {})],
+    "mT": [(lambda a: a.mT, [(2, 3, 2)], {})],
+    "t": [(lambda a: a.t(), [(2, 3)], {})],
+    "__getitem__": [
+        (lambda a: a[1:, ::2], [(3, 4)], {}),
+        (lambda a: a[_idx(a, [2, 0, 2]), 1:], [(3, 3)], {}),
+        (lambda a: a[a > 0.5], [(3, 3)], {}),
+        (lambda a: a[None, ..., -1], [(2, 3)], {}),
+    ],
+    "expand_as": [(lambda a, b: a.expand_as(b), [(3, 1), (2, 3, 4)], {})],
+    "reshape_as": [(lambda a, b: a.reshape_as(b), [(2, 3), (3, 2)], {})],
+    "view_as": [(lambda a, b: a.view_as(b), [(2, 3), (6,)], {})],
+    "to_backend": [(lambda a: tw.to_backend(tw.to_backend(a, tw.backends.cpu) * 2.0, a._backend), [(2, 3)], {})],
     "astype": [
         (lambda a: tw.astype(a, tw.float32).to(tw.float64), [(2, 3)], {"eps": 1e-3, "rtol": 1e-2, "atol": 1e-3})
     ],
@@ -224,10 +241,6 @@ def test_check_second_order_catches_a_backward_that_is_not_differentiable(device
     assert tw.autograd.gradcheck(DetachedCube.apply, t64([0.5, -1.0], device, True))
     with pytest.raises(AssertionError, match="Hessian-vector product"):
         check_second_order(DetachedCube.apply, [(2, 3)], device)
-
-
-def test_second_order_to_backend(device):
-    check_second_order(lambda a: (a.to("cpu") * 2.0).to(device), [(2, 3)], device)
 
 
 # -- grad() ---------------------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+"""docs/ops.md, the table of every public op and Tensor operator, stays complete and true.
+
+Regenerate it with ``python tests/test_ops_table.py`` after adding an op: the ops come from
+``tensorweaver.ops.__all__`` and the ops bound onto Tensor (``TENSOR_METHODS`` and the operators),
+"twice differentiable" from the second-order table of tests/test_autograd_api.py, "not
+differentiable" from the table below (each checked to record no graph), the test files from a
+search of tests/.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import tensorweaver as tw
+from tensorweaver import ops
+
+TESTS = Path(__file__).resolve().parent
+DOC = TESTS.parent / "docs" / "ops.md"
+
+
+def _assign(a):
+    b = a.detach() * 1.0
+    b[0, 1:] = 2.0
+    return b
+
+
+# Ops and Tensor operators whose result is not differentiable (bool or integer results, piecewise
+# constant ones documented as not differentiable, in-place assignment): a call that shows it.
+NOT_DIFFERENTIABLE = {
+    "eq": lambda a: tw.eq(a, a),
+    "ne": lambda a: tw.ne(a, 0.5),
+    "lt": lambda a: tw.lt(a, a * 2.0),
+    "le": lambda a: tw.le(a, 0.0),
+    "gt": lambda a: tw.gt(a, 0.0),
+    "ge": lambda a: tw.ge(a, a),
+    "logical_and": lambda a: tw.logical_and(a > 0, a < 1),
+    "logical_or": lambda a: tw.logical_or(a > 0, a < 1),
+    "logical_xor": lambda a: tw.logical_xor(a > 0, a < 1),
+    "logical_not": lambda a: tw.logical_not(a > 0),
+    "bitwise_and": lambda a: tw.bitwise_and(a > 0, a < 1),
+    "bitwise_or": lambda a: tw.bitwise_or(a > 0, a < 1),
+    "bitwise_xor": lambda a: tw.bitwise_xor(a > 0, a < 1),
+    "bitwise_not": lambda a: tw.bitwise_not(a > 0),
+    "isnan": lambda a: tw.isnan(a),
+    "isinf": lambda a: tw.isinf(a),
+    "isfinite": lambda a: tw.isfinite(a),
+    "floor_divide": lambda a: tw.floor_divide(a, 0.3),
+    "remainder": lambda a: tw.remainder(a, 0.3),
+    "argmax": lambda a: tw.argmax(a, 1),
+    "argmin": lambda a: tw.argmin(a),
+    "__eq__": lambda a: a == 0.5,
+    "__ne__": lambda a: a != a,
+    "__lt__": lambda a: a < 0.5,
+    "__le__": lambda a: a <= 0.5,
+    "__gt__": lambda a: a > 0.5,
+    "__ge__": lambda a: a >= 0.5,
+    "__and__": lambda a: (a > 0) & (a < 1),
+    "__rand__": lambda a: True & (a > 0),
+    "__or__": lambda a: (a > 0) | (a < 1),
+    "__ror__": lambda a: False | (a > 0),
+    "__xor__": lambda a: (a > 0) ^ (a < 1),
+    "__rxor__": lambda a: True ^ (a > 0),
+    "__invert__": lambda a: ~(a > 0),
+    "__floordiv__": lambda a: a // 0.3,
+    "__rfloordiv__": lambda a: 1.0 // a,
+    "__mod__": lambda a: a % 0.3,
+    "__rmod__": lambda a: 1.0 % a,
+    "__setitem__": _assign,
+}
+
+# Differentiable ops without a second-order test of their own, with the reason.
+NOTES: dict[str, str] = {
+    "__setitem__": "assignment is in place and outside the graph (it raises on a tensor that requires grad)",
+}
+
+# How tests spell the ops that are operators.
+ALIASES = {"pow": r"\*\*", "matmul": r"\w @ \w", "neg": r"np\.negative|lambda a: -a"}
+
+# Where the tests of an op module live (for Tensor operators, which a text search can't find).
+MODULE_TESTS = {
+    "tensorweaver.ops.elementwise": "test_ops_elementwise.py",
+    "tensorweaver.ops.reduce": "test_ops_reduce.py",
+    "tensorweaver.ops.shape": "test_ops_shape.py",
+    "tensorweaver.ops.indexing": "test_ops_indexing.py",
+    "tensorweaver.ops.linalg": "test_ops_core.py",
+    "tensorweaver.ops.nn": "test_ops_nn.py",
+}
+
+
+def second_order_names() -> set:
+    """The ops and Tensor methods whose second derivative tests/test_autograd_api.py checks."""
+    sys.path.insert(0, str(TESTS))
+    from test_autograd_api import SECOND_ORDER
+
+    return set(SECOND_ORDER)
+
+
+def bound_methods() -> dict:
+    """Tensor attribute name -> the ops function behind it (methods, operators and properties)."""
+    out = {}
+    for name, v in vars(tw.Tensor).items():
+        f = v.fget if isinstance(v, property) else v
+        if callable(f) and getattr(f, "__module__", "").startswith("tensorweaver.ops"):
+            out[name] = f
+    return out
+
+
+def _test_files(name: str, texts: dict) -> list:
+    """The test files that call op ``name`` (as tw.name(, .name(, 'name' or an operator alias)."""
+    pat = rf"\b(tw|F|ops)\.{name}\(|\.{name}\(|[\"']{name}[\"']"
+    if name in ALIASES:
+        pat += "|" + ALIASES[name]
+    return sorted(f for f, text in texts.items() if re.search(pat, text))
+
+
+def _columns(name: str, twice: set) -> tuple:
+    if name in NOT_DIFFERENTIABLE:
+        return "no", "no"
+    return "yes", ("yes" if name in twice else "untested")
+
+
+def generate() -> str:
+    """The text of docs/ops.md."""
+    twice = second_order_names()
+    methods = bound_methods()
+    texts = {p.name: p.read_text(encoding="utf-8") for p in sorted(TESTS.glob("test_*.py"))}
+    texts.pop(Path(__file__).name)
+    lines = [
+        "# Ops",
+        "",
+        "Every public op (`tw.<name>`, from `tensorweaver.ops.__all__`), the Tensor methods and operators",
+        "bound to it, and the Tensor methods and operators of their own. Generated by",
+        "`python tests/test_ops_table.py`; `tests/test_ops_table.py` fails when an op is missing.",
+        "",
+        "- **differentiable**: the op records the graph and has a backward (*no*: bool or integer or",
+        "  piecewise constant results, never in the graph; each is checked in tests/test_ops_table.py).",
+        "- **twice differentiable**: its backward is written in differentiable ops and its second",
+        "  derivative (a Hessian-vector product by double backward) matches finite differences of its",
+        "  gradient (`check_second_order` in tests/test_autograd_api.py, on every backend); *untested*",
+        "  where no such test exists.",
+        "- **tests**: the test files that call it (forward and first derivative against NumPy and",
+        "  finite differences, errors), found by searching tests/.",
+        "",
+        "| op | Tensor methods | differentiable | twice differentiable | tests |",
+        "|---|---|---|---|---|",
+    ]
+    public = {}
+    for name in ops.__all__:
+        fn = getattr(ops, name)
+        public.setdefault(fn, name)
+        meths = ", ".join(f"`{m}`" for m, f in methods.items() if f is fn)
+        d, d2 = _columns(name, twice)
+        files = _test_files(name, texts)
+        if d2 == "yes" and "test_autograd_api.py" not in files:
+            files = sorted([*files, "test_autograd_api.py"])
+        lines.append(f"| `{name}` | {meths} | {d} | {d2} | {', '.join(files) or '—'} |")
+    lines += [
+        "",
+        "## Tensor methods and operators that are not a `tw.*` function",
+        "",
+        "| method | implemented in | differentiable | twice differentiable | tests |",
+        "|---|---|---|---|---|",
+    ]
+    for m, fn in sorted(methods.items()):
+        if fn in public:
+            continue
+        d, d2 = _columns(m, twice)
+        files = {MODULE_TESTS.get(fn.__module__, "")} - {""}
+        files.update(_test_files(re.escape(m), texts))
+        if d2 == "yes":
+            files.add("test_autograd_api.py")
+        if d == "no":
+            files.add(Path(__file__).name)
+        lines.append(f"| `{m}` | `{fn.__module__}` | {d} | {d2} | {', '.join(sorted(files)) or '—'} |")
+    lines += ["", "## Notes", ""]
+    lines += [f"- `{n}`: {why}" for n, why in sorted(NOTES.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _doc_rows() -> dict:
+    if not DOC.exists():
+        pytest.fail(f"{DOC} is missing: run python tests/test_ops_table.py")
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        m = re.match(r"\| `([^`]+)` \|[^|]*\| (yes|no) \| (yes|no|untested) \|", line)
+        if m:
+            rows[m.group(1)] = (m.group(2), m.group(3))
+    return rows
+
+
+def test_every_public_op_is_in_the_table():
+    rows = _doc_rows()
+    missing = [n for n in ops.__all__ if n not in rows]
+    assert not missing, f"ops missing from docs/ops.md (run python tests/test_ops_table.py): {missing}"
+
+
+def test_every_tensor_operator_is_in_the_table():
+    rows = _doc_rows()
+    public = {getattr(ops, n) for n in ops.__all__}
+    missing = [m for m, fn in bound_methods().items() if fn not in public and m not in rows]
+    assert not missing, f"Tensor methods missing from docs/ops.md (run python tests/test_ops_table.py): {missing}"
+
+
+def test_the_table_claims_what_the_tests_check():
+    twice = second_order_names()
+    for name, (d, d2) in _doc_rows().items():
+        if d2 == "yes":
+            assert name in twice, f"docs/ops.md says {name} is twice differentiable, but no second-order test covers it"
+        assert (d == "no") == (name in NOT_DIFFERENTIABLE), f"docs/ops.md: {name} differentiable={d} is not checked"
+
+
+@pytest.mark.parametrize("name", sorted(NOT_DIFFERENTIABLE))
+def test_not_differentiable_ops_record_no_graph(name, device):
+    a = tw.tensor([[0.5, -1.0, 2.0], [0.25, 1.5, -0.25]], dtype=tw.float64, device=device, requires_grad=True)
+    out = NOT_DIFFERENTIABLE[name](a)
+    assert isinstance(out, tw.Tensor) and out.device == tw.device(device)
+    assert not out.requires_grad and out.grad_fn is None, f"{name} recorded a graph"
+
+
+def test_setitem_refuses_a_tensor_that_requires_grad(device):
+    a = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        a[0] = 3.0
+
+
+if __name__ == "__main__":
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text(generate(), encoding="utf-8")
+    print(f"wrote {DOC}")
