@@ -60,9 +60,20 @@ UNARY = {
     "expm1": (lambda a: a.expm1(), np.expm1, -2.0, 2.0),
     "erf": (tw.erf, np_erf, -3.0, 3.0),
     "sign": (tw.sign, np.sign, -2.0, 2.0),
+    "floor": (tw.floor, np.floor, -2.0, 2.0),
+    "ceil": (lambda a: a.ceil(), np.ceil, -2.0, 2.0),
+    "trunc": (tw.trunc, np.trunc, -2.0, 2.0),
+    "round": (lambda a: a.round(), np.round, -2.0, 2.0),
+    "round2": (lambda a: tw.round(a, decimals=2), lambda a: np.round(a * 100) / 100, -2.0, 2.0),
+    "square": (lambda a: a.square(), np.square, -2.0, 2.0),
+    "reciprocal": (tw.reciprocal, np.reciprocal, 0.5, 2.0),
+    "log2": (tw.log2, np.log2, 0.5, 2.0),
+    "log10": (lambda a: a.log10(), np.log10, 0.5, 2.0),
     "clamp": (lambda a: a.clamp(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), -2.0, 2.0),
     "clamp_min": (lambda a: tw.clamp(a, min=-0.5), lambda a: np.maximum(a, -0.5), -2.0, 2.0),
     "clip_max": (lambda a: tw.clip(a, max=0.5), lambda a: np.minimum(a, 0.5), -2.0, 2.0),
+    "clamp_min()": (lambda a: a.clamp_min(0.1), lambda a: np.maximum(a, 0.1), -2.0, 2.0),
+    "clamp_max()": (lambda a: tw.clamp_max(a, 0.1), lambda a: np.minimum(a, 0.1), -2.0, 2.0),
 }
 
 
@@ -182,6 +193,10 @@ def test_dtypes(device):
     assert tw.abs(i).dtype == tw.int64 and tw.sign(i).dtype == tw.int64
     assert tw.sqrt(i.abs()).dtype == tw.float32 and tw.sigmoid(i).dtype == tw.float32
     assert i.clamp(min=0.5).dtype == tw.float32  # a float bound promotes, as in PyTorch
+    assert tw.floor(i).dtype == tw.int64 and i.square().dtype == tw.int64 and (i + 5).reciprocal().dtype == tw.float32
+    assert to_numpy(tw.log2(tw.tensor([1.0, 8.0, 1024.0], device=device))).tolist() == [0.0, 3.0, 10.0]
+    assert to_numpy(tw.round(tw.tensor([0.5, 1.5, 2.5, -0.5], device=device))).tolist() == [0.0, 2.0, 2.0, -0.0]
+    assert tw.sign(tw.tensor([-2.0], device=device, requires_grad=True)).grad_fn.name == "SignBackward"
     assert i.clamp(-1, 1).dtype == tw.int64 and to_numpy(i.clamp(-1, 1)).tolist() == [-1, 0, 1]
     f = tw.tensor([1.0, 2.0], device=device)
     assert tw.maximum(f, tw.tensor([1, 5], device=device)).dtype == tw.float32

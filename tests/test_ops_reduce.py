@@ -168,6 +168,19 @@ def test_var_correction_and_dtypes(device):
     assert f.norm().dtype == tw.float32 and f.var().dtype == tw.float32 and f.norm().device == tw.device(device)
 
 
+def test_all_any(device):
+    a = np.array([[1.0, 0.0, 2.0], [3.0, 4.0, 5.0]])
+    x = tw.tensor(a, device=device)
+    for op in ("all", "any"):
+        ref = getattr(np, op)
+        for dim, keepdim in ((None, False), (0, False), (1, True), ((0, 1), True)):
+            out = getattr(x, op)(dim, keepdim)
+            assert out.dtype == tw.bool and out.device == tw.device(device)
+            np.testing.assert_array_equal(to_numpy(out), ref(a != 0, axis=axis(dim), keepdims=keepdim))
+    assert tw.all(x > -1).item() is True and tw.any(x < 0).item() is False
+    assert (x > 0).any(1).tolist() == [True, True] and (x > 0).all(1).tolist() == [False, True]
+
+
 def test_argmax_argmin(device):
     a = np.array([[1.0, 5.0, 5.0], [7.0, 0.0, 7.0]])
     x = tw.tensor(a, device=device)

@@ -37,8 +37,18 @@ __all__ = [
     "log1p",
     "expm1",
     "sign",
+    "floor",
+    "ceil",
+    "trunc",
+    "round",
+    "square",
+    "reciprocal",
+    "log2",
+    "log10",
     "clamp",
     "clip",
+    "clamp_min",
+    "clamp_max",
     "maximum",
     "minimum",
     "where",
@@ -457,14 +467,38 @@ class Erf(Function):
         return (gy * (exp(-(x * x)) * (2 / math.sqrt(math.pi))),)
 
 
-class Sign(Function):
-    __slots__ = ()
+class Step(Function):
+    """A piecewise-constant function (sign, floor, ceil, round, trunc): the gradient is 0, as in PyTorch."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: str) -> None:
+        self.fn = fn
 
     def forward(self, xp, x):
-        return xp.sign(x)
+        return getattr(xp, self.fn)(x)
 
     def backward(self, gy):
         return (_const(gy, gy._backend.xp.zeros_like(gy._data)),)
+
+    @property
+    def name(self) -> str:
+        return f"{self.fn.capitalize()}Backward"
+
+
+class LogBase(Function):
+    """log2 or log10 (the array-API functions: exact at powers of the base)."""
+
+    __slots__ = ("fn", "ln_base")
+
+    def __init__(self, fn: str, ln_base: float) -> None:
+        self.fn, self.ln_base = fn, ln_base
+
+    def forward(self, xp, x):
+        return getattr(xp, self.fn)(x)
+
+    def backward(self, gy):
+        return (gy / (self.inputs[0] * self.ln_base),)
 
 
 class ClampScalar(Function):
@@ -745,7 +779,50 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 def sign(x: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of ``x``; the gradient is 0."""
-    return apply1(Sign(), x)
+    return apply1(Step("sign"), x)
+
+
+def floor(x: Tensor) -> Tensor:
+    """Round down to an integer value (same dtype); the gradient is 0."""
+    return apply1(Step("floor"), x)
+
+
+def ceil(x: Tensor) -> Tensor:
+    """Round up to an integer value (same dtype); the gradient is 0."""
+    return apply1(Step("ceil"), x)
+
+
+def trunc(x: Tensor) -> Tensor:
+    """Round toward zero (same dtype); the gradient is 0."""
+    return apply1(Step("trunc"), x)
+
+
+def round(x: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Round half to even, to ``decimals`` decimal places; the gradient is 0."""
+    if decimals == 0:
+        return apply1(Step("round"), x)
+    scale = 10.0**decimals
+    return apply1(Step("round"), _float_input(x) * scale) / scale
+
+
+def square(x: Tensor) -> Tensor:
+    """``x * x``."""
+    return mul(x, x)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """``1 / x``."""
+    return rdiv(x, 1.0)
+
+
+def log2(x: Tensor) -> Tensor:
+    """The base-2 logarithm."""
+    return apply1(LogBase("log2", math.log(2.0)), _float_input(x))
+
+
+def log10(x: Tensor) -> Tensor:
+    """The base-10 logarithm."""
+    return apply1(LogBase("log10", math.log(10.0)), _float_input(x))
 
 
 def _clamp_scalar(x: Tensor, lo, hi) -> Tensor:
@@ -772,6 +849,16 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's pa
 
 
 clip = clamp
+
+
+def clamp_min(x: Tensor, min) -> Tensor:  # noqa: A002 - PyTorch's parameter name
+    """``clamp(x, min=min)``."""
+    return clamp(x, min=min)
+
+
+def clamp_max(x: Tensor, max) -> Tensor:  # noqa: A002 - PyTorch's parameter name
+    """``clamp(x, max=max)``."""
+    return clamp(x, max=max)
 
 
 def _pair(x, y):
@@ -980,8 +1067,18 @@ TENSOR_METHODS = {
     "expm1": expm1,
     "erf": erf,
     "sign": sign,
+    "floor": floor,
+    "ceil": ceil,
+    "trunc": trunc,
+    "round": round,
+    "square": square,
+    "reciprocal": reciprocal,
+    "log2": log2,
+    "log10": log10,
     "clamp": clamp,
     "clip": clamp,
+    "clamp_min": clamp_min,
+    "clamp_max": clamp_max,
     "maximum": maximum,
     "minimum": minimum,
     "where": lambda self, condition, y: where(condition, self, y),

@@ -29,6 +29,8 @@ __all__ = [
     "logsumexp",
     "norm",
     "cumsum",
+    "all",
+    "any",
 ]
 
 
@@ -429,6 +431,24 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     return apply1(CumSum(check_dim(dim, x._data.ndim), False), x)
 
 
+def _truth_reduce(x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
+    b = x._backend
+    a = x._data
+    if a.dtype != b.native_dtype(_dtypes.bool):
+        a = a != 0
+    return Tensor._wrap(getattr(b.xp, name)(a, axis=normalize_dims(dim, a.ndim), keepdims=bool(keepdim)), b)
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """True where every element over ``dim`` (None: all) is nonzero; a bool tensor."""
+    return _truth_reduce(x, dim, keepdim, "all")
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """True where some element over ``dim`` (None: all) is nonzero; a bool tensor."""
+    return _truth_reduce(x, dim, keepdim, "any")
+
+
 TENSOR_METHODS = {
     "sum": sum,
     "mean": mean,
@@ -444,6 +464,8 @@ TENSOR_METHODS = {
     "logsumexp": logsumexp,
     "norm": norm,
     "cumsum": cumsum,
+    "all": all,
+    "any": any,
     "broadcast_to": broadcast_to,
     "expand": lambda self, *size: broadcast_to(
         self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size
