@@ -28,12 +28,14 @@ def _noop() -> None:
 
 
 # -- timing ----------------------------------------------------------------------------------------
-def time_interleaved(impls: dict, syncs: dict, repeats: int) -> dict:
+def time_interleaved(impls: dict, syncs: dict, repeats: int, clock=time.perf_counter) -> dict:
     """Seconds per call of each implementation, ``repeats`` times, interleaved.
 
     Each implementation is called once first (warm-up: caches, lazy imports, CUDA kernels). Then every
     repeat runs each implementation once, the starting one rotating, so that a slow phase of the
     machine hits all of them alike. On a device the clock is read only after synchronizing it.
+    ``clock`` is wall time by default; ``time.process_time`` (this process's CPU time) is steadier on
+    a shared machine for single-threaded work.
     """
     names = list(impls)
     for n in names:
@@ -45,10 +47,10 @@ def time_interleaved(impls: dict, syncs: dict, repeats: int) -> dict:
         for n in names[k:] + names[:k]:
             sync = syncs.get(n, _noop)
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             impls[n]()
             sync()
-            out[n].append(time.perf_counter() - t0)
+            out[n].append(clock() - t0)
     return out
 
 
