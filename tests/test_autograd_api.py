@@ -553,6 +553,33 @@ def test_custom_function_two_outputs(device):
     np.testing.assert_allclose(to_numpy(gx), [1.0, 1.0])
 
 
+def test_custom_function_with_integer_non_tensor_and_non_differentiable_outputs(device):
+    class MaxAndCount(tw.autograd.Function):
+        """(max of each row, its index, a Python count, a float flag marked non-differentiable)"""
+
+        @staticmethod
+        def forward(ctx, x):
+            idx = tw.argmax(x, 1)
+            ctx.save_for_backward(x, idx)
+            flag = (x > 0).to(x.dtype)
+            ctx.mark_non_differentiable(flag)
+            return tw.amax(x, 1), idx, x.shape[1], flag
+
+        @staticmethod
+        def backward(ctx, g_max, g_idx, g_count, g_flag):
+            x, idx = ctx.saved_tensors
+            assert g_count is None and not g_idx.requires_grad
+            onehot = (tw.arange(x.shape[1], device=x.device).reshape(1, -1) == idx.reshape(-1, 1)).to(x.dtype)
+            return onehot * g_max.reshape(-1, 1) + g_flag.sum() * 0.0
+
+    x = t64([[1.0, 3.0, 2.0], [-1.0, -4.0, -2.0]], device, True)
+    m, idx, count, flag = MaxAndCount.apply(x)
+    assert count == 3 and idx.dtype is tw.int64 and not idx.requires_grad
+    assert not flag.requires_grad and m.requires_grad
+    (m * t64([2.0, 5.0], device)).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [[0.0, 2.0, 0.0], [5.0, 0.0, 0.0]])
+
+
 def test_custom_function_returning_an_input_and_gradient_checks(device):
     class Identity(tw.autograd.Function):
         @staticmethod

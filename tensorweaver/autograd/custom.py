@@ -69,7 +69,7 @@ class _SavedOutput:
 class _CustomNode(_function.Function):
     """The graph node of one output of a custom Function call."""
 
-    __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")
+    __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")  # out_shapes: (shape, dtype) or None
 
     def backward(self, gy):
         ctx, k = self.ctx, self.out_index
@@ -79,7 +79,11 @@ class _CustomNode(_function.Function):
             # calls the user's backward with zeros for the other outputs and the results add up.
             b = gy._backend
             gys = tuple(
-                gy if i == k else Tensor._wrap(b.xp.zeros(s, dtype=gy._data.dtype, device=b.native_device), b)
+                gy
+                if i == k
+                else None
+                if s is None
+                else Tensor._wrap(b.xp.zeros(s[0], dtype=s[1], device=b.native_device), b)
                 for i, s in enumerate(self.out_shapes)
             )
         grads = self.cls.backward(ctx, *gys)
@@ -164,7 +168,7 @@ class Function:
             arg_index = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
             inputs = tuple(args[i] for i in arg_index)
             non_diff = getattr(ctx, "_non_differentiable", ())
-            shapes = tuple(o._data.shape if isinstance(o, Tensor) else None for o in outputs)
+            shapes = tuple((o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None for o in outputs)
             nodes = {}
             for k, o in enumerate(outputs):
                 if (
