@@ -297,6 +297,13 @@ def test_masked_fill(device):
     assert to_numpy(y).tolist() == [float("-inf"), 2.0]
     with pytest.raises(TypeError, match="boolean"):
         tw.masked_fill(x, ints([1, 0], device), 0.0)
+    m, i, f = tw.tensor([True, False], device=device), ints([3, 4], device), tw.tensor([False, False], device=device)
+    before = x._backend.transfers
+    assert tw.masked_fill(i, m, 7).tolist() == [7, 4]
+    assert tw.masked_fill(f, m, True).tolist() == [True, False]
+    assert x._backend.transfers == before + 2  # only the two tolist() calls
+    with pytest.raises(TypeError, match="can't be stored"):
+        tw.masked_fill(ints([3, 4], device), m, 0.5)
 
 
 def test_embedding(device):

@@ -1,9 +1,9 @@
 """Neural-network ops: softmax and losses, gather/scatter and embeddings, dropout, convolution, pooling.
 
 A handful of primitives carry the gradients: LogSoftmax (fused backward), Gather and ScatterAdd
-(each the other's gradient), MaskedFill and Where, Im2Col and Col2Im (each the other's adjoint),
-and shape.Take for index_select. Everything else (softmax, the losses, embedding, conv2d, the pools) is composed of them
-and the core ops, so gradients of every order work on every backend.
+(each the other's gradient), MaskedFill, Im2Col and Col2Im (each the other's adjoint); index_select
+uses shape's Take. Everything else (softmax, the losses, embedding, conv2d, the pools) is composed
+of them and the core ops, so gradients of every order work on every backend.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from .linalg import matmul
 from .reduce import sum_to
 from .shape import permute, reshape, take_along
 
-# Re-exported as tw.*: the names that torch.* has with these signatures. The losses, linear,
-# one_hot, embedding, dropout and avg_pool2d are public here and in tw.nn.functional only.
+# Re-exported as tw.*: the names that torch.* has with these signatures. The rest (losses, linear,
+# one_hot, embedding, dropout, avg_pool2d, softmin) is public here and in tw.nn.functional only.
 __all__ = [
     "softmax",
     "log_softmax",
@@ -241,7 +241,7 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
 
 # -- masked_fill -----------------------------------------------------------------------------------
 class MaskedFill(Function):
-    """``where(mask, c, x)`` for a Python number ``c``."""
+    """``where(mask, c, x)`` for a Python number ``c``, keeping x's dtype (no host copy of ``c``)."""
 
     __slots__ = ("mask", "c", "dev")
 
@@ -256,44 +256,20 @@ class MaskedFill(Function):
         return (sum_to(apply1(MaskedFill(self.mask, 0, self.dev), gy), x._data.shape),)
 
 
-class Where(Function):
-    """``where(mask, v, x)`` for a tensor ``v`` (differentiable in both)."""
-
-    __slots__ = ("mask",)
-
-    def __init__(self, mask) -> None:
-        self.mask = mask
-
-    def forward(self, xp, x, v):
-        return xp.where(self.mask, v, x)
-
-    def backward(self, gy):
-        x, v = self.inputs
-        b = x._backend
-        return (
-            sum_to(apply1(MaskedFill(self.mask, 0, b.native_device), gy), x._data.shape) if x._requires_grad else None,
-            sum_to(apply1(MaskedFill(b.xp.logical_not(self.mask), 0, b.native_device), gy), v._data.shape)
-            if v._requires_grad
-            else None,
-        )
-
-
-def masked_fill(x: Tensor, mask, value) -> Tensor:
-    """``x`` with ``value`` where the bool tensor ``mask`` (broadcast to x) is True."""
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``x`` with ``value`` (a number or a 0-d tensor, cast to x's dtype) where the bool ``mask`` is True."""
     if isinstance(mask, Tensor):
         if mask._backend is not x._backend:
             raise RuntimeError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
         if mask.dtype is not _dtypes.bool:
             raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
-        mask = mask._data
     if isinstance(value, Tensor):
         if value._data.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, got shape {value.shape}")
-        if value._backend is not x._backend:
-            raise RuntimeError(f"masked_fill: value is on {value.device}, the tensor on {x.device}")
-        return apply2(Where(mask), x, cast(value, x.dtype))
-    if isinstance(value, float) and kind(x) in "iub" or isinstance(value, int) and kind(x) == "b":
+        return where(mask, cast(value, x.dtype), x)
+    if type(value) is float and kind(x) in "iub" or type(value) is int and kind(x) == "b":
         raise TypeError(f"masked_fill: value {value!r} can't be stored in a {x.dtype} tensor")
+    mask = mask._data if isinstance(mask, Tensor) else mask
     return apply1(MaskedFill(mask, value, x._backend.native_device), x)
 
 
