@@ -709,6 +709,17 @@ def test_non_leaf_hook_replaces_the_gradient_flowing_down(device):
     assert len(calls) == 1
 
 
+def test_grad_runs_only_the_hooks_on_its_path(device):
+    x = t64([1.0, 2.0], device, True)
+    w = t64([3.0, 4.0], device, True)
+    calls = []
+    x.register_hook(lambda g: calls.append("x") or g * 2.0)
+    w.register_hook(lambda g: calls.append("w"))
+    (gx,) = grad((x * w).sum(), x)
+    assert calls == ["x"] and w.grad is None and x.grad is None
+    np.testing.assert_allclose(to_numpy(gx), [6.0, 8.0])  # hooks apply to grad() results too
+
+
 def test_hook_on_a_dropped_intermediate_still_runs(device):
     x = t64([1.0, 2.0], device, True)
     w = t64([3.0, 4.0], device, True)

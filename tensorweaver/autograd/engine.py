@@ -155,11 +155,12 @@ def _on_output_grad(t, gy, capture, create_graph, handed):
 
 def _deliver(x, g, capture, create_graph, handed) -> None:
     """Hand a leaf its complete gradient: run its hooks, then accumulate into ``.grad`` (or capture it)."""
+    if capture is not None and id(x) not in capture:
+        return  # a leaf beside the path to grad()'s inputs: its hooks don't run
     if x._hooks:
         g = _run_hooks(x._hooks, g)
     if capture is not None:
-        if id(x) in capture:
-            capture[id(x)] = g
+        capture[id(x)] = g
         return
     old = x._grad
     if old is None:
