@@ -642,6 +642,8 @@ def test_gradcheck_passes_on_correct_gradients(device):
     _, (a, b) = make_inputs([(2, 3), (3, 2)], device, seed=4)
     assert tw.autograd.gradcheck(lambda x, y: (x @ y).exp(), (a, b))
     assert tw.autograd.gradcheck(lambda x, y: (x * y.T, x.sum()), (a, b))  # several outputs
+    assert tw.autograd.gradcheck(lambda x, y: (x * 2.0, x.detach() * 0.0), (a, b))  # one constant, y unused
+    assert not tw.autograd.gradcheck(lambda x: (x * 2.0, x.detach()), a, raise_exception=False)  # a cut graph
     f32 = tw.tensor([[0.5, 1.5]], device=device, requires_grad=True)  # float32 is checked in float64
     assert tw.autograd.gradcheck(lambda x: x.log() * 3.0, f32)
 

@@ -56,7 +56,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         n = o.numel()
         for k in range(n):
             onehot = xp.reshape(xp.astype(xp.arange(n, device=b.native_device) == k, o._data.dtype), o._data.shape)
-            gs = grad(o, [xs[i] for i in checked], Tensor._wrap(onehot, b), retain_graph=True, allow_unused=True)
+            if o._requires_grad:
+                gs = grad(o, [xs[i] for i in checked], Tensor._wrap(onehot, b), retain_graph=True, allow_unused=True)
+            else:  # an output that does not depend on the inputs
+                gs = [None] * len(checked)
             for i, g in zip(checked, gs, strict=True):
                 x = xs[i]
                 if g is not None and g.shape != x.shape:
