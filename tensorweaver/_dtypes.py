@@ -68,6 +68,7 @@ BY_NAME = {d.name: d for d in ALL}
 BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64, "int": int32})
 
 _default = float32
+_PYTHON_TYPES = {float: float64, int: int64, builtins_bool: bool, complex: complex128}
 
 
 def get_default_dtype() -> dtype:
@@ -84,20 +85,23 @@ def set_default_dtype(d: dtype) -> None:
     _default = d
 
 
+def default_complex() -> dtype:
+    """The complex dtype that matches the default float dtype (complex64 for float32)."""
+    return complex128 if _default is float64 else complex64
+
+
 def to_dtype(d) -> dtype:
-    """Accept a tw.dtype, a name ('float32'), or anything with a ``name`` (NumPy dtypes, types)."""
+    """Accept a tw.dtype, a name ('float32'), Python's float/int/bool/complex (float64, int64, bool,
+    complex128, as in PyTorch), or anything with a ``name`` (NumPy dtypes and scalar types)."""
     if isinstance(d, dtype):
         return d
+    # NOTE: before the names: float.__name__ is 'float', which as a name means float32
+    py = _PYTHON_TYPES.get(d) if isinstance(d, type) else None
+    if py is not None:
+        return py
     name = d if isinstance(d, str) else getattr(d, "name", None) or getattr(d, "__name__", None)
     if name in BY_NAME:
         return BY_NAME[name]
-    # NumPy scalar types: np.float32.__name__ == 'float32'; Python's float/int/bool.
-    if d is float:
-        return float64
-    if d is int:
-        return int64
-    if d is builtins_bool:
-        return bool
     raise TypeError(f"unknown dtype {d!r}; expected one of {', '.join(x.name for x in ALL)}")
 
 

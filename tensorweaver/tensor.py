@@ -292,7 +292,14 @@ class Tensor:
         if b is not _backends.cpu:
             extras.append(f"device='{b.device}'")
         d = self.dtype
-        if d not in (_dtypes.get_default_dtype(), _dtypes.int64, _dtypes.bool) or host.size == 0:
+        default = _dtypes.get_default_dtype()
+        if host.size == 0:  # as PyTorch: no values to tell an int64 from a float, so only the default is implicit
+            body = "[]"
+            if host.ndim != 1:
+                extras.append(f"size={tuple(host.shape)}")
+            if d is not default:
+                extras.append(f"dtype={d!r}")
+        elif d not in (default, _dtypes.default_complex(), _dtypes.int64, _dtypes.bool):
             extras.append(f"dtype={d!r}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name}>")

@@ -70,9 +70,26 @@ def test_constructor_from_tensor_copies_and_detaches(device):
     assert moved.device == tw.device(other) and values(moved).tolist() == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("spec", [tw.float64, "float64", np.float64, "double"])
-def test_dtype_argument_spellings(spec, device):
-    assert tw.tensor([1, 2], dtype=spec, device=device).dtype is tw.float64
+@pytest.mark.parametrize(
+    "spec, dtype",
+    [
+        (tw.float64, tw.float64),
+        ("float64", tw.float64),
+        (np.float64, tw.float64),
+        (np.dtype("float64"), tw.float64),
+        ("double", tw.float64),
+        ("float", tw.float32),
+        (float, tw.float64),  # Python's types mean what they mean in PyTorch
+        (int, tw.int64),
+        (bool, tw.bool),
+        (np.int32, tw.int32),
+        ("long", tw.int64),
+    ],
+)
+def test_dtype_argument_spellings(spec, dtype, device):
+    assert tw.tensor([1, 2], dtype=spec, device=device).dtype is dtype
+    if not isinstance(spec, str):  # a string in .to() is a device, as in PyTorch
+        assert tw.zeros(2, device=device).to(spec).dtype is dtype
 
 
 def test_default_dtype(device):
@@ -231,7 +248,13 @@ def test_repr_like_pytorch():
     assert repr(tw.tensor([1.0], dtype=tw.float64)) == "tensor([1.], dtype=tensorweaver.float64)"
     assert repr(tw.tensor([1.0], device="strict")) == "tensor([1.], device='strict')"
     assert str(tw.tensor([True])) == "tensor([ True])"
-    assert repr(tw.zeros(0)) == "tensor([], dtype=tensorweaver.float32)"
+    assert repr(tw.zeros(0)) == "tensor([])"
+    assert repr(tw.zeros(0, dtype=tw.int64)) == "tensor([], dtype=tensorweaver.int64)"
+    assert repr(tw.zeros(2, 0)) == "tensor([], size=(2, 0))"
+    assert repr(tw.tensor([1 + 2j])) == "tensor([1.+2.j])"
+    tw.set_default_dtype(tw.float64)
+    assert repr(tw.tensor([1.0], dtype=tw.float32)) == "tensor([1.], dtype=tensorweaver.float32)"
+    assert repr(tw.tensor([1.0])) == "tensor([1.])"
 
 
 def test_numpy_asarray_shares_cpu_memory_and_refuses_other_devices():

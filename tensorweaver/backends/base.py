@@ -151,7 +151,7 @@ def host_array(data, dtype: _dtypes.dtype | None) -> np.ndarray:
         if dtype is None and a.dtype.kind == "f":
             dtype = _dtypes.get_default_dtype()
         elif dtype is None and a.dtype.kind == "c":
-            dtype = _dtypes.complex128 if _dtypes.get_default_dtype() is _dtypes.float64 else _dtypes.complex64
+            dtype = _dtypes.default_complex()
         elif dtype is None and a.dtype.kind == "i":
             dtype = _dtypes.int64
     if dtype is not None and a.dtype.name != dtype.name:
