@@ -29,6 +29,7 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
+        """The tensors given to ``save_for_backward``, in order."""
         saved = getattr(self, "_saved", None)
         if saved is None:
             if getattr(self, "_to_save", None) is not None:  # read inside forward
@@ -59,6 +60,7 @@ class _SavedOutput:
         self.node, self.data, self.backend = node, t._data, t._backend
 
     def rebuild(self) -> Tensor:
+        """The saved output as a tensor, attached to its node when the graph is being built."""
         t = Tensor._wrap(self.data, self.backend)
         if state.enabled and self.node.inputs is not None:
             t._requires_grad = True
@@ -72,6 +74,7 @@ class _CustomNode(_function.Function):
     __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")  # out_shapes: (shape, dtype) or None
 
     def backward(self, gy):
+        """The user's backward for this output, its gradients checked and fitted to the inputs."""
         ctx, k = self.ctx, self.out_index
         if len(self.out_shapes) == 1:
             gys = (gy,)
@@ -119,6 +122,7 @@ class _CustomNode(_function.Function):
         return tuple(out)
 
     def release(self) -> None:
+        """Drop the inputs, and the saved tensors once every output's node is released."""
         self.inputs = None
         ctx, self.ctx = self.ctx, None
         if ctx is not None:
@@ -129,6 +133,7 @@ class _CustomNode(_function.Function):
 
     @property
     def name(self) -> str:
+        """The user's class name + Backward, as in error messages."""
         return f"{self.cls.__name__}Backward"
 
 
@@ -146,10 +151,12 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args):
+        """Compute the outputs (a Tensor or a tuple) from ``args``; save what backward needs on ``ctx``."""
         raise NotImplementedError("a custom Function must define @staticmethod forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, *grad_outputs):
+        """One gradient per argument of forward, given one gradient per output."""
         raise NotImplementedError("a custom Function must define @staticmethod backward(ctx, *grad_outputs)")
 
     @classmethod

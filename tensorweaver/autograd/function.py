@@ -21,9 +21,11 @@ class Function:
     __slots__ = ("inputs", "out_ref", "__weakref__")
 
     def forward(self, xp, *arrays):
+        """The output array, computed with the array-API namespace ``xp`` only."""
         raise NotImplementedError
 
     def backward(self, gy):
+        """One gradient (a Tensor or None) per input, in differentiable Tensor ops."""
         raise NotImplementedError
 
     def release(self) -> None:
@@ -32,6 +34,7 @@ class Function:
 
     @property
     def name(self) -> str:
+        """The node's name in messages and reprs: the class name + Backward."""
         return f"{type(self).__name__}Backward"
 
     def __repr__(self) -> str:
@@ -59,6 +62,7 @@ _wrap = None
 
 
 def set_tensor_factory(wrap) -> None:
+    """Bind Tensor._wrap (called once by tensorweaver.tensor)."""
     global _wrap
     _wrap = wrap
 
