@@ -585,3 +585,97 @@ def test_softmin_and_activation_reexports(device):
     check_op(lambda a: F.softmin(a, 1), lambda a: np.exp(np_log_softmax(-a, 1)), [((3, 4),)], device)
     check_op(F.relu, lambda a: np.maximum(a, 0), [((3, 4),)], device)
     assert F.pad is tw.pad and F.gelu is tw.gelu
+
+
+def test_pool1d(device):
+    check_op(
+        lambda x: F.max_pool1d(x, 3, 2, 1),
+        lambda x: np_pool(x[:, :, None], (1, 3), (1, 2), (0, 1), 1, lambda w: w.max(-1), -np.inf)[:, :, 0],
+        [((2, 3, 7),)],
+        device,
+    )
+    check_op(
+        lambda x: F.avg_pool1d(x, 2),
+        lambda x: np_pool(x[:, :, None], (1, 2), None, 0, 1, lambda w: w.mean(-1), 0.0)[:, :, 0],
+        [((2, 3, 7),)],
+        device,
+    )
+    y, idx = F.max_pool1d(consts([[[1.0, 5.0, 2.0, 0.0, 7.0]]], device), 2, return_indices=True)
+    assert to_numpy(y).tolist() == [[[5.0, 2.0]]] and to_numpy(idx).tolist() == [[[1, 2]]]
+
+
+def np_adaptive_avg_pool2d(x, oh, ow):
+    H, W = x.shape[-2:]
+    out = np.zeros(x.shape[:-2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, h1 = (i * H) // oh, -((-(i + 1) * H) // oh)
+            w0, w1 = (j * W) // ow, -((-(j + 1) * W) // ow)
+            out[..., i, j] = x[..., h0:h1, w0:w1].mean(axis=(-2, -1))
+    return out
+
+
+@pytest.mark.parametrize(
+    "size, out", [((2, 3, 6, 4), (3, 2)), ((2, 3, 5, 7), (3, 4)), ((3, 5, 5), 1), ((1, 2, 4, 5), (None, 3))]
+)
+def test_adaptive_avg_pool2d(size, out, device):
+    oh, ow = (out, out) if isinstance(out, int) else out
+    oh, ow = oh or size[-2], ow or size[-1]
+    check_op(lambda x: F.adaptive_avg_pool2d(x, out), lambda x: np_adaptive_avg_pool2d(x, oh, ow), [(size,)], device)
+
+
+def np_norm(x, dims, eps=1e-5):
+    return (x - x.mean(dims, keepdims=True)) / np.sqrt(x.var(dims, keepdims=True) + eps)
+
+
+def test_layer_norm_and_group_norm(device):
+    check_op(lambda x: F.layer_norm(x, (4,)), lambda x: np_norm(x, (-1,)), [((3, 4),)], device)
+    check_op(
+        lambda x, w, b: F.layer_norm(x, (3, 4), w, b, eps=1e-3),
+        lambda x, w, b: np_norm(x, (-2, -1), 1e-3) * w + b,
+        [((2, 3, 4), (3, 4), (3, 4))],
+        device,
+    )
+
+    def ref_group(x, w, b):
+        y = np_norm(x.reshape(2, 2, -1), (-1,)).reshape(x.shape)
+        return y * w[None, :, None, None] + b[None, :, None, None]
+
+    check_op(lambda x, w, b: F.group_norm(x, 2, w, b), ref_group, [((2, 4, 3, 2), (4,), (4,))], device)
+
+
+def test_batch_norm(device):
+    def ref_train(x, w, b):
+        return np_norm(x, (0, 2, 3)) * w[None, :, None, None] + b[None, :, None, None]
+
+    check_op(
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        ref_train,
+        [((4, 3, 2, 2), (3,), (3,))],
+        device,
+    )
+    rm, rv = np.array([0.5, -0.2, 0.1]), np.array([1.5, 0.7, 2.0])
+    check_op(
+        lambda x: F.batch_norm(x, consts(rm, device), consts(rv, device)),
+        lambda x: (x - rm[None, :, None]) / np.sqrt(rv[None, :, None] + 1e-5),
+        [((4, 3, 5),)],
+        device,
+    )
+    # training updates the running statistics in place, with the unbiased variance
+    a = np.random.default_rng(0).normal(size=(4, 3, 5))
+    running_mean, running_var = consts(rm, device), consts(rv, device)
+    F.batch_norm(consts(a, device), running_mean, running_var, training=True, momentum=0.3)
+    np.testing.assert_allclose(to_numpy(running_mean), 0.7 * rm + 0.3 * a.mean((0, 2)))
+    np.testing.assert_allclose(to_numpy(running_var), 0.7 * rv + 0.3 * a.var((0, 2), ddof=1))
+
+
+def test_normalize(device):
+    check_op(lambda x: F.normalize(x), lambda x: x / np.linalg.norm(x, axis=1, keepdims=True), [((3, 4),)], device)
+    check_op(
+        lambda x: F.normalize(x, p=1.0, dim=0),
+        lambda x: x / np.abs(x).sum(0, keepdims=True),
+        [((3, 4),)],
+        device,
+        low=0.5,
+    )
+    np.testing.assert_array_equal(to_numpy(F.normalize(tw.zeros(2, 3, device=device))), np.zeros((2, 3)))

@@ -1,4 +1,4 @@
-"""Neural-network ops: softmax and losses, gather/scatter and embeddings, dropout, convolution, pooling.
+"""Neural-network ops: softmax, losses, gather/scatter, embedding, dropout, convolution, pooling, norms.
 
 A handful of primitives carry the gradients: LogSoftmax (fused backward), Gather and ScatterAdd
 (each the other's gradient), MaskedFill, Im2Col and Col2Im (each the other's adjoint); index_select
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from .. import _dtypes
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, output_tensor, promote
-from .elementwise import _float_input, abs, clamp, exp, gt, log, logsigmoid, lt, where
+from .elementwise import _float_input, abs, clamp, clamp_min, exp, gt, log, logsigmoid, lt, rsqrt, where
 from .linalg import matmul
-from .reduce import sum_to
+from .reduce import norm, sum_to
 from .shape import permute, reshape, take_along
 
 # Re-exported as tw.*: the names that torch.* has with these signatures. The rest (losses, linear,
-# one_hot, embedding, dropout, avg_pool2d, softmin) is public here and in tw.nn.functional only.
+# one_hot, embedding, dropout, the other pools, the norms, softmin) is public here and in
+# tw.nn.functional only.
 __all__ = [
     "softmax",
     "log_softmax",
@@ -705,6 +706,152 @@ def avg_pool2d(
         fn = Im2Col(k, s, pads, d, 0, b.native_device)
         y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=1), b)
     return reshape(y, y._data.shape[1:]) if unbatched else y
+
+
+def max_pool1d(
+    x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False
+):
+    """The max over each window of ``x`` (N, C, L) or (C, L): max_pool2d on a height of 1."""
+    one = lambda v: (1, v if isinstance(v, int) else v[0])  # noqa: E731
+    out = max_pool2d(
+        reshape(x, (*x._data.shape[:-1], 1, x._data.shape[-1])),
+        one(kernel_size),
+        None if stride is None else one(stride),
+        (0, padding if isinstance(padding, int) else padding[0]),
+        one(dilation),
+        ceil_mode,
+        return_indices,
+    )
+    if return_indices:
+        y, idx = out
+        squeeze = lambda t: reshape(t, (*t._data.shape[:-2], t._data.shape[-1]))  # noqa: E731
+        return squeeze(y), squeeze(idx)
+    return reshape(out, (*out._data.shape[:-2], out._data.shape[-1]))
+
+
+def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+    """The mean over each window of ``x`` (N, C, L) or (C, L): avg_pool2d on a height of 1."""
+    one = lambda v: (1, v if isinstance(v, int) else v[0])  # noqa: E731
+    y = avg_pool2d(
+        reshape(x, (*x._data.shape[:-1], 1, x._data.shape[-1])),
+        one(kernel_size),
+        None if stride is None else one(stride),
+        (0, padding if isinstance(padding, int) else padding[0]),
+        ceil_mode,
+        count_include_pad,
+    )
+    return reshape(y, (*y._data.shape[:-2], y._data.shape[-1]))
+
+
+def _adaptive_matrix(b, size: int, out: int, dtype):
+    """(out, size): row i averages input positions [floor(i * size / out), ceil((i + 1) * size / out))."""
+    xp, dev = b.xp, b.native_device
+    i = xp.arange(out, dtype=xp.int64, device=dev)
+    start = xp.reshape((i * size) // out, (-1, 1))
+    end = xp.reshape(((i + 1) * size + out - 1) // out, (-1, 1))
+    j = xp.reshape(xp.arange(size, dtype=xp.int64, device=dev), (1, -1))
+    inside = xp.astype((j >= start) & (j < end), dtype)
+    return inside / xp.astype(end - start, dtype)
+
+
+def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
+    """Average pooling of ``x`` (N, C, H, W) or (C, H, W) to ``output_size`` (an int, a pair; None keeps
+    that size), with PyTorch's windows (overlapping where the sizes don't divide)."""
+    x = _float_input(x)
+    if x._data.ndim not in (3, 4):
+        raise ValueError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape {x.shape}")
+    H, W = x._data.shape[-2:]
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    oh, ow = H if oh is None else oh, W if ow is None else ow
+    lead = tuple(x._data.shape[:-2])
+    if H % oh == 0 and W % ow == 0:  # equal windows: a reshape and a mean
+        return reshape(x, (*lead, oh, H // oh, ow, W // ow)).mean(dim=(-3, -1))
+    b = x._backend
+    ph = _wrap(_adaptive_matrix(b, H, oh, x._data.dtype), b)
+    pw = _wrap(_adaptive_matrix(b, W, ow, x._data.dtype), b)
+    return matmul(matmul(ph, x), pw.mT)
+
+
+# -- normalization ---------------------------------------------------------------------------------
+def _affine(y: Tensor, weight, bias, shape) -> Tensor:
+    if weight is not None:
+        y = y * reshape(weight, shape)
+    if bias is not None:
+        y = y + reshape(bias, shape)
+    return y
+
+
+def _normalized(x: Tensor, dims, eps: float) -> Tensor:
+    mu = x.mean(dim=dims, keepdim=True)
+    d = x - mu
+    return d * rsqrt((d * d).mean(dim=dims, keepdim=True) + eps)
+
+
+def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """``x`` normalized over its last ``len(normalized_shape)`` dims (biased variance), then scaled and shifted."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x._data.shape[x._data.ndim - len(shape) :]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of the input shape {x.shape}")
+    dims = tuple(range(x._data.ndim - len(shape), x._data.ndim))
+    return _affine(_normalized(_float_input(x), dims, eps), weight, bias, shape)
+
+
+def group_norm(x: Tensor, num_groups: int, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
+    """``x`` (N, C, ...) normalized over each group of ``C / num_groups`` channels and the other dims."""
+    shape = tuple(x._data.shape)
+    if len(shape) < 2 or shape[1] % num_groups:
+        raise ValueError(f"group_norm: {num_groups} groups don't divide the channels of an input of shape {shape}")
+    y = reshape(_normalized(reshape(_float_input(x), (shape[0], num_groups, -1)), 2, eps), shape)
+    return _affine(y, weight, bias, (shape[1],) + (1,) * (len(shape) - 2))
+
+
+def batch_norm(
+    x: Tensor,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``x`` (N, C, ...) normalized per channel: by the batch's statistics when ``training`` (and the
+    running ones, if given, updated in place with ``momentum``), else by the running statistics."""
+    x = _float_input(x)
+    shape = tuple(x._data.shape)
+    if len(shape) < 2:
+        raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {shape}")
+    view = (shape[1],) + (1,) * (len(shape) - 2)
+    dims = (0, *range(2, len(shape)))
+    if training:
+        n = x.numel() // shape[1]
+        if n <= 1:
+            raise ValueError(
+                f"batch_norm: expected more than 1 value per channel when training, got input shape {shape}"
+            )
+        mu = x.mean(dim=dims, keepdim=True)
+        d = x - mu
+        v = (d * d).mean(dim=dims, keepdim=True)
+        y = d * rsqrt(v + eps)
+        if running_mean is not None or running_var is not None:
+            if momentum is None:
+                raise NotImplementedError("batch_norm(momentum=None) (a cumulative average) is not supported")
+            # NOTE: the running statistics are buffers: updated in place, outside the graph
+            if running_mean is not None:
+                running_mean.copy_(running_mean * (1 - momentum) + reshape(mu.detach(), (-1,)) * momentum)
+            if running_var is not None:
+                unbiased = reshape(v.detach(), (-1,)) * (n / (n - 1))
+                running_var.copy_(running_var * (1 - momentum) + unbiased * momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when not training")
+        y = (x - reshape(running_mean, view)) * rsqrt(reshape(running_var, view) + eps)
+    return _affine(y, weight, bias, view)
+
+
+def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """``x / max(norm(x, p, dim), eps)``: unit vectors along ``dim``."""
+    return x / clamp_min(norm(x, p, dim, keepdim=True), eps)
 
 
 TENSOR_METHODS = {
