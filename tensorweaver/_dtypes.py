@@ -127,7 +127,10 @@ def _promote(a: dtype, b: dtype) -> dtype:
         return a
     ra, rb = _KIND_RANK[a.kind], _KIND_RANK[b.kind]
     if ra != rb:
-        return a if ra > rb else b
+        hi, lo = (a, b) if ra > rb else (b, a)
+        if hi is complex64 and lo is float64:  # keep the float's precision, as in PyTorch
+            return complex128
+        return hi
     if a.kind == b.kind:
         return a if a.itemsize >= b.itemsize else b
     # signed with unsigned integers

@@ -116,6 +116,8 @@ def test_default_dtype(device):
         (tw.int32, tw.int64, tw.int64),
         (tw.bool, tw.int64, tw.int64),
         (tw.bool, tw.float32, tw.float32),
+        (tw.float64, tw.complex64, tw.complex128),
+        (tw.uint8, tw.int8, tw.int16),
     ],
 )
 def test_tensor_tensor_promotion(a, b, result, device):
@@ -124,6 +126,14 @@ def test_tensor_tensor_promotion(a, b, result, device):
     assert tw.promote_types(a, b) is result
     for out in (x * y, x + y, y - x):
         assert out.dtype is result and out.device == tw.device(device)
+
+
+def test_promote_types_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    for a in tw._dtypes.ALL:
+        for b in tw._dtypes.ALL:
+            expected = str(torch.promote_types(getattr(torch, a.name), getattr(torch, b.name)))
+            assert expected == f"torch.{tw.promote_types(a, b).name}", (a, b)
 
 
 @pytest.mark.parametrize(
