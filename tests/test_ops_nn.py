@@ -679,3 +679,21 @@ def test_normalize(device):
         low=0.5,
     )
     np.testing.assert_array_equal(to_numpy(F.normalize(tw.zeros(2, 3, device=device))), np.zeros((2, 3)))
+
+
+def test_no_host_copies_and_float32(device):
+    # a small CNN + MLP training step: no transfer between host and device, float32 stays float32
+    rng = np.random.default_rng(0)
+    f32 = lambda *s: tw.tensor(rng.normal(size=s).astype(np.float32), device=device, requires_grad=True)  # noqa: E731
+    x, w1, b1, w2, emb = f32(4, 2, 6, 6), f32(3, 2, 3, 3), f32(3), f32(5, 12), f32(7, 6)
+    target, idx = ints([0, 4, 2, 1], device), ints([[1, 6], [6, 2], [3, 3], [1, 4]], device)
+    b = x._backend
+    before = b.transfers
+    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+    h = F.avg_pool2d(h, 3, count_include_pad=False) + F.adaptive_avg_pool2d(h, 1)
+    h = F.layer_norm(h.reshape(4, 3) @ tw.narrow(emb, 0, 0, 3) + F.embedding(idx, emb).sum(1), (6,))
+    loss = F.cross_entropy(F.linear(tw.cat([h, h], 1), w2), target, label_smoothing=0.1)
+    loss = loss + F.nll_loss(F.log_softmax(tw.narrow(h, 1, 0, 5), 1), target) + tw.gather(h, 1, idx - 1).sum()
+    loss.backward()
+    assert b.transfers == before
+    assert loss.dtype == tw.float32 and all(t.grad.dtype == tw.float32 for t in (x, w1, b1, w2, emb))

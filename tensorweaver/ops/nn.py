@@ -98,7 +98,8 @@ def _flat_positions(b, shape: tuple, axis: int, index):
 
     NOTE: an index out of ``[0, shape[axis])`` maps to the position one past the end, so the take or
     scatter that uses it fails (an IndexError on NumPy and array_api_strict) instead of silently
-    reading another row; checking on the host would cost a device round trip.
+    reading another row; checking on the host would cost a device round trip. CuPy cannot raise
+    from the device: it wraps out-of-bounds indices around (documented in its NumPy differences).
     """
     xp, dev = b.xp, b.native_device
     ishape = tuple(index.shape)
