@@ -189,13 +189,13 @@ def _memory_proc(impl: str, mode: str, sizes, batch: int, steps: int, check: int
 def memory(ctx: Context) -> Workload:
     if ctx.quick:
         deep, batch, steps = [784, *[128] * 8, 10], 64, 3
-        small, flat_steps, check = [784, 64, 64, 64, 10], 200, 20
+        small, flat_steps, check = [784, 64, 64, 64, 10], 100, 20
     else:
         deep, batch, steps = [784, *[1024] * 8, 10], 512, 20
         small, flat_steps, check = [784, 64, 64, 64, 10], 1000, 100
     impls = ["tensorweaver", "numpy"] + (["torch"] if ctx.torch is not None and not ctx.quick else [])
     peak = {i: _memory_proc(i, "peak", deep, batch, steps) for i in impls}
-    traced = {i: _memory_proc(i, "traced", deep, batch, 2) for i in ("tensorweaver", "numpy")}
+    traced = {} if ctx.quick else {i: _memory_proc(i, "traced", deep, batch, 2) for i in ("tensorweaver", "numpy")}
     flat = {i: _memory_proc(i, "flat", small, 64, flat_steps, check) for i in ("tensorweaver", "numpy")}
     w = Workload(
         "memory",
@@ -213,8 +213,9 @@ def memory(ctx: Context) -> Workload:
         ],
         info={"peak": peak, "traced": traced, "flat": flat},
     )
-    tw_t, np_t = traced["tensorweaver"]["traced_peak_mb"], traced["numpy"]["traced_peak_mb"]
-    w.info["tracemalloc peak ratio (arrays and objects made after the imports, 2 steps)"] = round(tw_t / np_t, 3)
+    if traced:
+        tw_t, np_t = traced["tensorweaver"]["traced_peak_mb"], traced["numpy"]["traced_peak_mb"]
+        w.info["tracemalloc peak ratio (arrays and objects made after the imports, 2 steps)"] = round(tw_t / np_t, 3)
     imp = {i: peak[i]["rss_after_import_mb"] for i in impls}
     w.info["RSS after imports only (MB)"] = {i: round(v, 1) for i, v in imp.items()}
     for i, f in flat.items():
@@ -233,7 +234,7 @@ def memory(ctx: Context) -> Workload:
 
 # -- 5 ---------------------------------------------------------------------------------------------
 def import_time(ctx: Context) -> Workload:
-    runs = 5 if ctx.quick else 15
+    runs = 3 if ctx.quick else 15
     codes = {"tensorweaver": "import tensorweaver", "numpy": "import numpy"}
     times: dict = {k: [] for k in codes}
     for r in range(runs):  # interleaved
