@@ -218,6 +218,18 @@ def test_attributes(device):
         t.size(2)
 
 
+def test_iteration(device):
+    x = tw.tensor([[1.0, 2.0], [3.0, 4.0]], device=device, requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].device == tw.device(device) and values(rows[1]).tolist() == [3.0, 4.0]
+    (rows[0] * rows[1]).sum().backward()  # the rows keep the graph
+    assert values(x.grad).tolist() == [[3.0, 4.0], [1.0, 2.0]]
+    with pytest.raises(TypeError, match="0-d"):
+        list(tw.tensor(1.0, device=device))
+    with pytest.raises(TypeError, match="0-d"):
+        len(tw.tensor(1.0, device=device))
+
+
 def test_raw_array_attribute(device):
     t = tw.tensor([1.0, 2.0], device=device)
     if device == "strict":
