@@ -52,6 +52,8 @@ NOT_DIFFERENTIABLE = {
     "remainder": lambda a: tw.remainder(a, 0.3),
     "argmax": lambda a: tw.argmax(a, 1),
     "argmin": lambda a: tw.argmin(a),
+    "all": lambda a: tw.all(a > 0),
+    "any": lambda a: tw.any(a > 0, 1),
     "__eq__": lambda a: a == 0.5,
     "__ne__": lambda a: a != a,
     "__lt__": lambda a: a < 0.5,
@@ -229,7 +231,9 @@ def test_the_table_claims_what_the_tests_check():
     for name, (d, d2) in _doc_rows().items():
         if d2 == "yes":
             assert name in twice, f"docs/ops.md says {name} is twice differentiable, but no second-order test covers it"
-        assert d != "unknown", f"docs/ops.md: classify {name} in tests/test_ops_table.py (NOT_DIFFERENTIABLE or SECOND_ORDER)"
+        assert d != "unknown", (
+            f"docs/ops.md: classify {name} in tests/test_ops_table.py (NOT_DIFFERENTIABLE or SECOND_ORDER)"
+        )
         if name in NOT_DIFFERENTIABLE:
             assert d == "no", f"docs/ops.md says {name} is differentiable, but it records no graph"
 
