@@ -36,10 +36,12 @@ class dtype:  # noqa: N801 - PyTorch's name
 
     @property
     def is_floating_point(self) -> builtins_bool:
+        """True for float16, float32 and float64."""
         return self.kind == "f"
 
     @property
     def is_complex(self) -> builtins_bool:
+        """True for complex64 and complex128."""
         return self.kind == "c"
 
     def __repr__(self) -> str:

@@ -58,16 +58,19 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
 
 
 def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``, the default dtype unless given."""
     b = _backends.get_backend(device)
     return _make(b.xp.zeros(_size(size), dtype=b.native_dtype(_float(dtype)), device=b.native_device), b, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
     b = _backends.get_backend(device)
     return _make(b.xp.ones(_size(size), dtype=b.native_dtype(_float(dtype)), device=b.native_device), b, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialized tensor."""
     b = _backends.get_backend(device)
     return _make(b.xp.empty(_size(size), dtype=b.native_dtype(_float(dtype)), device=b.native_device), b, requires_grad)
 
@@ -82,18 +85,22 @@ def _like(fn, x: Tensor, dtype, device, requires_grad, *args) -> Tensor:
 
 
 def zeros_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with ``x``'s shape, dtype and device unless given."""
     return _like(zeros, x, dtype, device, requires_grad, x.shape)
 
 
 def ones_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Ones with ``x``'s shape, dtype and device unless given."""
     return _like(ones, x, dtype, device, requires_grad, x.shape)
 
 
 def empty_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialized tensor with ``x``'s shape, dtype and device unless given."""
     return _like(empty, x, dtype, device, requires_grad, x.shape)
 
 
 def full_like(x: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``fill_value`` everywhere, with ``x``'s shape, dtype and device unless given."""
     return _like(full, x, dtype, device, requires_grad, x.shape, fill_value)
 
 
@@ -147,10 +154,12 @@ def randint(low, high=None, size=None, *, dtype=None, device=None) -> Tensor:
 
 
 def rand_like(x: Tensor, *, dtype=None, device=None) -> Tensor:
+    """Uniform samples in [0, 1) with ``x``'s shape, dtype and device unless given."""
     return _like(rand, x, dtype, device, False, x.shape)
 
 
 def randn_like(x: Tensor, *, dtype=None, device=None) -> Tensor:
+    """Standard normal samples with ``x``'s shape, dtype and device unless given."""
     return _like(randn, x, dtype, device, False, x.shape)
 
 

@@ -80,22 +80,27 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The size of each dimension, a tuple of ints."""
         return tuple(self._data.shape)
 
     @property
     def ndim(self) -> int:
+        """The number of dimensions."""
         return self._data.ndim
 
     @property
     def dtype(self) -> _dtypes.dtype:
+        """The data type, a ``tw.dtype`` (the same object on every backend)."""
         return self._backend.from_native[self._data.dtype]
 
     @property
     def device(self) -> _backends.device:
+        """Where the tensor lives, a ``tw.device`` with its index (``cuda:0``)."""
         return self._backend.device
 
     @property
     def is_cuda(self) -> bool:
+        """True for a tensor on a CUDA device."""
         return self._backend.device.type == "cuda"
 
     def size(self, dim: int | None = None):
@@ -104,9 +109,11 @@ class Tensor:
         return shape if dim is None else shape[_check_dim(dim, len(shape))]
 
     def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
         return self._data.ndim
 
     def numel(self) -> int:
+        """The number of elements."""
         n = 1
         for s in self._data.shape:
             n *= s
@@ -123,15 +130,18 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def is_floating_point(self) -> bool:
+        """True for float16, float32 and float64 tensors."""
         return self.dtype.kind == "f"
 
     # -- autograd metadata --------------------------------------------------------------------
     @property
     def requires_grad(self) -> bool:
+        """True when backward computes a gradient for this tensor."""
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
+        """Set ``requires_grad`` (leaves only; see ``requires_grad_``)."""
         self.requires_grad_(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -151,6 +161,7 @@ class Tensor:
 
     @property
     def is_leaf(self) -> bool:
+        """True for a tensor not made by a recorded op (its ``.grad`` is kept)."""
         return self.grad_fn is None
 
     @property
@@ -160,6 +171,7 @@ class Tensor:
 
     @grad.setter
     def grad(self, value: Tensor | None) -> None:
+        """Set or reset (None) the gradient; it must match the tensor's shape, dtype and device."""
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad must be a Tensor or None, got {type(value).__name__}")
@@ -178,6 +190,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
+        """Make this tensor hold ``value``'s storage (same device), outside the graph."""
         if not isinstance(value, Tensor):
             raise TypeError(f"Tensor.data must be set to a Tensor, got {type(value).__name__}")
         if value._backend is not self._backend:
@@ -198,6 +211,7 @@ class Tensor:
 
     @property
     def retains_grad(self) -> bool:
+        """True after ``retain_grad()`` on a non-leaf tensor."""
         return self._retains_grad
 
     def register_hook(self, hook):
@@ -340,9 +354,11 @@ class Tensor:
         return out
 
     def cpu(self) -> Tensor:
+        """This tensor on the CPU (itself when it is there already)."""
         return self.to("cpu")
 
     def cuda(self, device=None) -> Tensor:
+        """This tensor on a CUDA device (``cuda()``, ``cuda(1)``); BackendUnavailable says why not."""
         if device is None:
             device = "cuda"
         elif isinstance(device, int):
@@ -350,12 +366,15 @@ class Tensor:
         return self.to(device)
 
     def float(self) -> Tensor:
+        """This tensor as float32."""
         return self.to(_dtypes.float32)
 
     def double(self) -> Tensor:
+        """This tensor as float64."""
         return self.to(_dtypes.float64)
 
     def type(self, dtype=None):
+        """The dtype's name, or with a dtype this tensor converted to it."""
         return str(self.dtype) if dtype is None else self.to(dtype)
 
     # -- in place, outside the graph -----------------------------------------------------------
@@ -364,6 +383,7 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value) -> Tensor:
+        """Fill with ``value`` in place, outside the graph; returns self."""
         _check_inplace(self)
         a = self._data
         if a.ndim == 0 and not _is_writable_0d(a):
@@ -410,15 +430,19 @@ class Tensor:
         return self._inplace(other, "__itruediv__")
 
     def add_(self, other, *, alpha=1):
+        """``self += alpha * other`` in place, outside the graph; returns self."""
         return self._inplace(other if alpha == 1 else other * alpha, "__iadd__")
 
     def sub_(self, other, *, alpha=1):
+        """``self -= alpha * other`` in place, outside the graph; returns self."""
         return self._inplace(other if alpha == 1 else other * alpha, "__isub__")
 
     def mul_(self, other):
+        """``self *= other`` in place, outside the graph; returns self."""
         return self._inplace(other, "__imul__")
 
     def div_(self, other):
+        """``self /= other`` in place (floating point tensors only); returns self."""
         return self.__itruediv__(other)
 
     __hash__ = object.__hash__
@@ -446,6 +470,7 @@ class _HookHandle:
         hooks[self._key] = hook
 
     def remove(self) -> None:
+        """Unregister the hook."""
         self._hooks.pop(self._key, None)
 
 

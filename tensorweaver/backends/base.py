@@ -55,6 +55,7 @@ class Backend:
         return None if t is None else self.xp.empty((0,), dtype=t, device=self.native_device).dtype
 
     def native_dtype(self, d: _dtypes.dtype):
+        """The backend's dtype object for ``d``; a TypeError names dtypes the backend lacks."""
         try:
             return self.to_native[d]
         except KeyError:
@@ -106,6 +107,7 @@ class Backend:
         self._host_rng = np.random.default_rng(seed)
 
     def manual_seed(self, seed: int) -> None:
+        """Reseed this backend's random generator."""
         self._seed_rng(seed)
 
     def rand(self, shape: tuple[int, ...], dtype: _dtypes.dtype):
@@ -114,10 +116,12 @@ class Backend:
         return self.transfer(a, to_host=False)
 
     def randn(self, shape: tuple[int, ...], dtype: _dtypes.dtype):
+        """Standard normal samples (drawn on the host and copied, in this generic version)."""
         a = self._host_rng.standard_normal(shape, dtype=np.dtype(dtype.name))
         return self.transfer(a, to_host=False)
 
     def randint(self, low: int, high: int, shape: tuple[int, ...], dtype: _dtypes.dtype):
+        """Integers in [low, high) (drawn on the host and copied, in this generic version)."""
         a = self._host_rng.integers(low, high, shape, dtype=np.dtype(dtype.name))
         return self.transfer(a, to_host=False)
 
