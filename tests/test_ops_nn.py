@@ -697,3 +697,90 @@ def test_no_host_copies_and_float32(device):
     loss.backward()
     assert b.transfers == before
     assert loss.dtype == tw.float32 and all(t.grad.dtype == tw.float32 for t in (x, w1, b1, w2, emb))
+
+
+def np_unfold(x, k, dilation=1, padding=0, stride=1):
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(_pairs, (k, dilation, padding, stride))
+    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    N, C, H, W = x.shape
+    OH, OW = (H - dh * (kh - 1) - 1) // sh + 1, (W - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((N, C * kh * kw, OH * OW))
+    for i in range(OH):
+        for j in range(OW):
+            win = x[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+            out[:, :, i * OW + j] = win.reshape(N, -1)
+    return out
+
+
+def np_fold(cols, size, k, dilation=1, padding=0, stride=1):
+    (kh, kw), (dh, dw), (ph, pw), (sh, sw) = map(_pairs, (k, dilation, padding, stride))
+    H, W = size
+    N, CK, _ = cols.shape
+    out = np.zeros((N, CK // (kh * kw), H + 2 * ph, W + 2 * pw))
+    OH, OW = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1, (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    for i in range(OH):
+        for j in range(OW):
+            win = cols[:, :, i * OW + j].reshape(N, -1, kh, kw)
+            out[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw] += win
+    return out[:, :, ph : ph + H, pw : pw + W]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"stride": 2, "padding": 1}, {"dilation": (2, 1), "padding": (1, 0)}])
+def test_unfold_and_fold(kwargs, device):
+    check_op(
+        lambda x: F.unfold(x, (2, 3), **kwargs), lambda x: np_unfold(x, (2, 3), **kwargs), [((2, 2, 5, 6),)], device
+    )
+    L = np_unfold(np.zeros((1, 1, 5, 6)), (2, 3), **kwargs).shape[-1]
+    check_op(
+        lambda c: F.fold(c, (5, 6), (2, 3), **kwargs),
+        lambda c: np_fold(c, (5, 6), (2, 3), **kwargs),
+        [((2, 12, L),)],
+        device,
+    )
+    check_op(lambda x: F.unfold(x, 2), lambda x: np_unfold(x[None], 2)[0], [((2, 3, 3),)], device)
+
+
+def np_attention(q, k, v, mask=None, causal=False, scale=None):
+    s = q @ np.swapaxes(k, -1, -2) * (q.shape[-1] ** -0.5 if scale is None else scale)
+    if causal:
+        mask = np.tril(np.ones((q.shape[-2], k.shape[-2]), dtype=bool))
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    return np.exp(np_log_softmax(s, -1)) @ v
+
+
+def test_scaled_dot_product_attention(device):
+    shapes = [((2, 3, 4), (2, 5, 4), (2, 5, 2))]
+    bool_mask = np.array([[1, 1, 0, 1, 0], [0, 1, 1, 1, 1], [1, 0, 0, 0, 0]], dtype=bool)
+    float_mask = np.random.default_rng(0).normal(size=(3, 5))
+    sdpa = F.scaled_dot_product_attention
+    check_op(sdpa, np_attention, shapes, device)
+    check_op(lambda q, k, v: sdpa(q, k, v, scale=0.3), lambda q, k, v: np_attention(q, k, v, scale=0.3), shapes, device)
+    check_op(
+        lambda q, k, v: sdpa(q, k, v, tw.tensor(bool_mask, device=device)),
+        lambda q, k, v: np_attention(q, k, v, bool_mask),
+        shapes,
+        device,
+    )
+    check_op(
+        lambda q, k, v: sdpa(q, k, v, consts(float_mask, device)),
+        lambda q, k, v: np_attention(q, k, v, float_mask),
+        shapes,
+        device,
+    )
+    check_op(
+        lambda q, k, v: sdpa(q, k, v, is_causal=True),
+        lambda q, k, v: np_attention(q, k, v, causal=True),
+        [((2, 4, 3), (2, 4, 3), (2, 4, 2))],
+        device,
+    )
+
+
+def test_cosine_similarity_and_pairwise_distance(device):
+    def cos(a, b):
+        return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+    check_op(F.cosine_similarity, cos, [((3, 4), (3, 4)), ((3, 4), (1, 4))], device)
+    check_op(F.pairwise_distance, lambda a, b: np.linalg.norm(a - b + 1e-6, axis=-1), [((3, 4), (3, 4))], device)
+    tiny = F.cosine_similarity(consts([[1e-9, 0.0]], device), consts([[1e-9, 1e-9]], device))
+    np.testing.assert_allclose(to_numpy(tiny), [0.01])  # each norm clamped at eps, as in PyTorch

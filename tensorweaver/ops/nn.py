@@ -855,6 +855,87 @@ def normalize(x: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Te
     return x / clamp_min(norm(x, p, dim, keepdim=True), eps)
 
 
+def unfold(x: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """Sliding blocks of ``x`` (N, C, H, W) as columns: (N, C * kh * kw, L) (im2col; ``fold`` is its adjoint)."""
+    x, unbatched = _batched(x, "unfold")
+    k, s, d = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    p = _pair(padding, "padding")
+    cols = _im2col(x, k, s, (p[0], p[0], p[1], p[1]), d, 0, "unfold")  # (C, kh*kw, N, OH, OW)
+    C, K, N, OH, OW = cols._data.shape
+    y = reshape(permute(cols, (2, 0, 1, 3, 4)), (N, C * K, OH * OW))
+    return reshape(y, y._data.shape[1:]) if unbatched else y
+
+
+def fold(x: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+    """Columns (N, C * kh * kw, L) summed back into an image (N, C, *output_size): the adjoint of ``unfold``."""
+    unbatched = x._data.ndim == 2
+    if unbatched:
+        x = reshape(x, (1, *x._data.shape))
+    if x._data.ndim != 3:
+        raise ValueError(f"fold: expected a 2-D or 3-D input (N, C * kh * kw, L), got shape {x.shape}")
+    k, s, d = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
+    p, (H, W) = _pair(padding, "padding"), _pair(output_size, "output_size")
+    fn = Im2Col(k, s, (p[0], p[0], p[1], p[1]), d, 0, x._backend.native_device)
+    OH, OW = fn.out_size(H, W)
+    N, CK, L = x._data.shape
+    if CK % (k[0] * k[1]) or L != OH * OW or OH < 1 or OW < 1:
+        raise RuntimeError(
+            f"fold: input of shape {x.shape} doesn't match output_size {(H, W)}, kernel {k}, padding {p}, "
+            f"stride {s} and dilation {d} (expected C * {k[0] * k[1]} rows and {OH} * {OW} columns)"
+        )
+    C = CK // (k[0] * k[1])
+    cols = permute(reshape(x, (N, C, k[0] * k[1], OH, OW)), (1, 2, 0, 3, 4))
+    y = apply1(Col2Im(fn, (N, C, H, W)), cols)
+    return reshape(y, y._data.shape[1:]) if unbatched else y
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale=None,
+) -> Tensor:
+    """``softmax(query @ key.mT * scale + mask) @ value``; a bool ``attn_mask`` marks what may be attended to."""
+    L, S = query._data.shape[-2], key._data.shape[-2]
+    scores = matmul(query, key.mT) * (query._data.shape[-1] ** -0.5 if scale is None else scale)
+    b = query._backend
+    xp = b.xp
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
+        i = xp.arange(L, dtype=xp.int64, device=b.native_device)
+        j = xp.arange(S, dtype=xp.int64, device=b.native_device)
+        scores = masked_fill(scores, xp.reshape(i, (-1, 1)) < xp.reshape(j, (1, -1)), -float("inf"))
+    elif attn_mask is not None:
+        if attn_mask._backend is not b:
+            raise RuntimeError(
+                f"scaled_dot_product_attention: attn_mask is on {attn_mask.device}, query on {query.device}"
+            )
+        if attn_mask.dtype is _dtypes.bool:
+            scores = masked_fill(scores, xp.logical_not(attn_mask._data), -float("inf"))
+        else:
+            scores = scores + attn_mask
+    attn = softmax(scores, -1)
+    if dropout_p > 0.0:
+        attn = dropout(attn, dropout_p)
+    return matmul(attn, value)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``sum(x1 * x2, dim) / (max(norm(x1), eps) * max(norm(x2), eps))``."""
+    n1 = clamp_min(norm(x1, 2, dim), eps)
+    n2 = clamp_min(norm(x2, 2, dim), eps)
+    return (x1 * x2).sum(dim=dim) / (n1 * n2)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """``norm(x1 - x2 + eps, p)`` over the last dim."""
+    return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
 TENSOR_METHODS = {
     "softmax": softmax,
     "log_softmax": log_softmax,
