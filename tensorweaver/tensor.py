@@ -330,11 +330,12 @@ class Tensor:
 
     def to(self, *args, **kwargs) -> Tensor:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; returns
-        self when nothing changes. Differentiable; a device change copies through the host."""
+        self when nothing changes (unless ``copy=True``). Differentiable; a device change copies
+        through the host."""
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
         kwargs.pop("non_blocking", None)
-        kwargs.pop("copy", None)
+        copy = kwargs.pop("copy", False)
         if kwargs:
             raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
         for a in args:
@@ -351,6 +352,10 @@ class Tensor:
                 out = _ops.to_backend(out, b)
         if dtype is not None:
             out = _ops.astype(out, _dtypes.to_dtype(dtype))
+        if copy and out is self:
+            if self._requires_grad and _grad_state.enabled:
+                raise NotImplementedError("to(copy=True) of a tensor that requires grad needs clone(), not there yet")
+            out = Tensor._wrap(self._backend.xp.asarray(self._data, copy=True), self._backend)
         return out
 
     def cpu(self) -> Tensor:

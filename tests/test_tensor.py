@@ -209,7 +209,7 @@ def test_attributes(device):
     assert t.shape == (2, 3) and t.ndim == 2 and t.dim() == 2 and len(t) == 2
     assert t.size() == (2, 3) and t.size(1) == 3 and t.size(-1) == 3 and t.numel() == 6
     assert t.dtype is tw.float32 and t.dtype == tw.float32 and t.is_floating_point()
-    assert t.device == tw.device(device) and t.is_cuda is False
+    assert t.device == tw.device(device) and t.is_cuda is (device == "cuda")
     assert t.T.shape == (3, 2) and values(t.T).tolist() == [[1, 4], [2, 5], [3, 6]]
     assert tw.ones(4, 2, 3, device=device).mT.shape == (4, 3, 2)
     assert t.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
@@ -330,6 +330,10 @@ def test_to_device_and_dtype(device):
     assert t.cpu().device == "cpu" and values(t.cpu()).tolist() == [1.0, 2.0]
     with pytest.raises(TypeError, match="unexpected"):
         t.to(device, bogus=1)
+    c = t.detach().to(device, copy=True)
+    assert c.array is not t.array and values(c).tolist() == [1.0, 2.0]
+    c += 1.0
+    assert values(t).tolist() == [1.0, 2.0]
 
 
 def test_float_double_detach():
