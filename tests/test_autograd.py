@@ -92,6 +92,32 @@ def test_graph_is_freed_after_backward(device):
     assert loss.grad_fn.inputs is None
 
 
+@pytest.mark.parametrize("retain_graph", [False, True])
+def test_graph_memory_is_released_without_the_garbage_collector(retain_graph, device):
+    """No reference cycles: a step's tensors and functions go as soon as the last name does."""
+    import gc
+    import weakref
+
+    x = tw.randn(8, 3, device=device)
+    w = tw.randn(2, 3, device=device, requires_grad=True)
+
+    def step():
+        pred = x @ w.T
+        e = pred.exp()  # saves its output for backward
+        loss = (pred**2).mean() + e.sum()
+        refs = [weakref.ref(t) for t in (pred, e, loss, loss.grad_fn, e.grad_fn)]
+        loss.backward(retain_graph=retain_graph)
+        return refs
+
+    gc.disable()
+    try:
+        refs = step()
+        assert [r() is None for r in refs] == [True] * len(refs)
+    finally:
+        gc.enable()
+    assert w.grad is not None
+
+
 def test_backward_through_a_freed_shared_node_is_clear(device):
     x = tw.tensor(1.0, device=device, requires_grad=True)
     h = x * 2.0
