@@ -681,6 +681,28 @@ def test_gradcheck_reports_the_worst_element(device):
     assert tw.autograd.gradcheck(Wrong.apply, (x, y_const))
 
 
+def test_gradgradcheck(device):
+    _, (a, b) = make_inputs([(2, 3), (3, 2)], device, seed=5)
+    assert tw.autograd.gradgradcheck(lambda x, y: _tanh(x @ y), (a, b))
+    go = t64([[1.0, -2.0], [0.5, 3.0]], device, True)
+    assert tw.autograd.gradgradcheck(lambda x, y: (x @ y).exp(), (a, b), grad_outputs=go)
+
+    class DetachedSquare(tw.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, gy):
+            (x,) = ctx.saved_tensors
+            return gy * (x * 2.0).detach()
+
+    assert tw.autograd.gradcheck(DetachedSquare.apply, a)
+    with pytest.raises(tw.autograd.GradcheckError, match="input 0"):
+        tw.autograd.gradgradcheck(DetachedSquare.apply, a)
+
+
 # -- hooks and retain_grad -------------------------------------------------------------------------------
 def test_leaf_hook_sees_the_complete_gradient_once_and_can_replace_it(device):
     x = t64([1.0, 2.0], device, True)

@@ -8,7 +8,7 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 # may import the names above from this (then partly initialized) package.
 from .api import backward, grad
 from .custom import Function, FunctionCtx
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = [
     "Function",
@@ -16,6 +16,7 @@ __all__ = [
     "grad",
     "backward",
     "gradcheck",
+    "gradgradcheck",
     "GradcheckError",
     "no_grad",
     "enable_grad",

@@ -1,13 +1,13 @@
-"""``gradcheck``: compare the analytic Jacobian of a function with central finite differences in float64."""
+"""``gradcheck`` and ``gradgradcheck``: analytic first and second derivatives against central
+finite differences in float64."""
 
 from __future__ import annotations
 
 from .. import _dtypes
 from ..tensor import Tensor
 from .api import grad
-from .grad_mode import no_grad
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
 class GradcheckError(RuntimeError):
@@ -76,14 +76,14 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
             continue
         analytic = xp.stack(rows[i], axis=0)  # (output elements, input elements)
         cols = []
-        with no_grad():
-            for j in range(n):
-                step = xp.reshape(xp.astype(xp.arange(n, device=b.native_device) == j, f64), x._data.shape) * eps
-                plus = _outputs(fn(*_replace(xs, i, Tensor._wrap(x._data + step, b))))
-                minus = _outputs(fn(*_replace(xs, i, Tensor._wrap(x._data - step, b))))
-                cols.append(
-                    xp.concat([(_flat(p, f64) - _flat(m, f64)) / (2 * eps) for p, m in zip(plus, minus, strict=True)])
-                )
+        # NOTE: not under no_grad, so that fn may itself differentiate (gradcheck of a gradient)
+        for j in range(n):
+            step = xp.reshape(xp.astype(xp.arange(n, device=b.native_device) == j, f64), x._data.shape) * eps
+            plus = _outputs(fn(*_replace(xs, i, _like(x, x._data + step))))
+            minus = _outputs(fn(*_replace(xs, i, _like(x, x._data - step))))
+            cols.append(
+                xp.concat([(_flat(p, f64) - _flat(m, f64)) / (2 * eps) for p, m in zip(plus, minus, strict=True)])
+            )
         numeric = xp.stack(cols, axis=1)
         excess = xp.abs(analytic - numeric) - (atol + rtol * xp.abs(numeric))
         # NOTE: reads one bool (and, on failure, a few numbers) from the device: gradcheck is a test tool.
@@ -100,6 +100,41 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 raise_exception,
             )
     return True
+
+
+def gradgradcheck(
+    fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception=True
+):
+    """Check the second derivatives of ``fn(*inputs)``: ``gradcheck`` of its vector-Jacobian product
+    ``grad(fn(*inputs), inputs, grad_outputs, create_graph=True)`` with respect to the inputs and the
+    ``grad_outputs`` (default: fixed values in [0.5, 1.5], one tensor per floating-point output)."""
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
+    inputs = tuple(inputs)
+    if grad_outputs is None:
+        outs = _outputs(fn(*inputs))
+        grad_outputs = []
+        for o in outs:
+            b, n = o._backend, o.numel()
+            ramp = b.xp.arange(n, dtype=o._data.dtype, device=b.native_device) / max(n, 1) + 0.5
+            grad_outputs.append(Tensor._wrap(b.xp.reshape(ramp, o._data.shape), b).requires_grad_(True))
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    n_in = len(inputs)
+    diff = [i for i, a in enumerate(inputs) if isinstance(a, Tensor) and a._requires_grad]
+
+    def vjp(*args):
+        xs, gos = args[:n_in], args[n_in:]
+        outs = [o for o in _outputs(fn(*xs)) if o._requires_grad]
+        gs = grad(outs, [xs[i] for i in diff], list(gos[: len(outs)]), create_graph=True, allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(vjp, (*inputs, *grad_outputs), eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception)
+
+
+def _like(x: Tensor, data) -> Tensor:
+    """A new leaf holding ``data``, requiring grad like ``x``."""
+    return Tensor._wrap(data, x._backend).requires_grad_(x._requires_grad)
 
 
 def _replace(xs: list, i: int, t) -> list:
