@@ -3,6 +3,8 @@ derivative), custom Functions, gradcheck, hooks and retain_grad, anomaly mode.""
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 
@@ -546,6 +548,10 @@ def test_custom_function_saving_its_output(device):
     (h,) = grad(g.sum(), x)  # second order flows through the rebuilt output
     np.testing.assert_allclose(to_numpy(h), np.exp([0.0, 1.0]))
     assert tw.autograd.gradcheck(ExpSavingOutput.apply, (x,))
+    y = ExpSavingOutput.apply(x)  # a graph dropped without backward is freed by reference counting
+    node = weakref.ref(y.grad_fn)
+    del y
+    assert node() is None
 
 
 def test_custom_function_two_outputs(device):

@@ -6,6 +6,8 @@ built on the same Function base as the library's own ops.
 
 from __future__ import annotations
 
+import weakref
+
 from ..ops._common import cast
 from ..ops.reduce import sum_to
 from ..tensor import Tensor
@@ -57,14 +59,16 @@ class _SavedOutput:
     __slots__ = ("node", "data", "backend")
 
     def __init__(self, node, t: Tensor) -> None:
-        self.node, self.data, self.backend = node, t._data, t._backend
+        # a weak reference: node -> ctx -> this -> node would be a cycle
+        self.node, self.data, self.backend = weakref.ref(node), t._data, t._backend
 
     def rebuild(self) -> Tensor:
         """The saved output as a tensor, attached to its node when the graph is being built."""
         t = Tensor._wrap(self.data, self.backend)
-        if state.enabled and self.node.inputs is not None:
+        node = self.node()
+        if state.enabled and node is not None and node.inputs is not None:
             t._requires_grad = True
-            t.grad_fn = self.node
+            t.grad_fn = node
         return t
 
 
