@@ -51,6 +51,7 @@ from .factories import (
 from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops as _ops
+from . import nn
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -66,6 +67,7 @@ __all__ = [
     "backends",
     "cuda",
     "autograd",
+    "nn",
     "bool",
     "int8",
     "int16",

@@ -784,3 +784,11 @@ def test_cosine_similarity_and_pairwise_distance(device):
     check_op(F.pairwise_distance, lambda a, b: np.linalg.norm(a - b + 1e-6, axis=-1), [((3, 4), (3, 4))], device)
     tiny = F.cosine_similarity(consts([[1e-9, 0.0]], device), consts([[1e-9, 1e-9]], device))
     np.testing.assert_allclose(to_numpy(tiny), [0.01])  # each norm clamped at eps, as in PyTorch
+
+
+def test_functional_is_reachable_from_the_package():
+    import subprocess
+    import sys
+
+    code = "import tensorweaver as tw; assert tw.nn.functional.conv2d is tw.conv2d and tw.nn.functional.pad is tw.pad"
+    subprocess.run([sys.executable, "-c", code], check=True)
