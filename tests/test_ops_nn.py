@@ -9,6 +9,7 @@ import pytest
 import tensorweaver as tw
 import tensorweaver.nn.functional as F
 from helpers import check_op, make_inputs, numerical_grads, to_numpy
+from tensorweaver.autograd.gradcheck import gradgradcheck
 
 
 def ints(values, device):
@@ -792,3 +793,36 @@ def test_functional_is_reachable_from_the_package():
 
     code = "import tensorweaver as tw; assert tw.nn.functional.conv2d is tw.conv2d and tw.nn.functional.pad is tw.pad"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_IDX = np.array([[0, 2, 2], [1, 0, 3]])
+SECOND_ORDER = {
+    "log_softmax": (lambda x: F.log_softmax(x, 1), [(2, 4)]),
+    "softmax": (lambda x: F.softmax(x, 0), [(3, 2)]),
+    "cross_entropy": (
+        lambda x, w: F.cross_entropy(x, ints([0, 3, -100], x.device), w, label_smoothing=0.2),
+        [(3, 4), (4,)],
+    ),
+    "conv2d": (lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2), [(1, 2, 3, 3), (2, 1, 2, 2)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2, 1, 1), [(1, 1, 3, 3)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, 1, 1, count_include_pad=False), [(1, 1, 3, 3)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [(1, 1, 3, 4)]),
+    "gather": (lambda x: tw.gather(x, 1, ints(_IDX, x.device)) ** 2, [(2, 4)]),
+    "scatter_add": (lambda x, s: tw.scatter_add(x, 1, ints(_IDX, x.device), s * s), [(2, 4), (2, 3)]),
+    "embedding": (lambda w: F.embedding(ints(_IDX, w.device), w) ** 2, [(4, 2)]),
+    "masked_fill": (lambda x: tw.masked_fill(x * x, tw.tensor(_IDX > 1, device=x.device), 3.0), [(2, 3)]),
+    "layer_norm": (lambda x, w: F.layer_norm(x, (3,), w), [(2, 3), (3,)]),
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True), [(3, 2)]),
+    "unfold_fold": (lambda x: F.fold(F.unfold(x, 2) ** 2, (3, 3), 2), [(1, 1, 3, 3)]),
+    "attention": (F.scaled_dot_product_attention, [(1, 2, 3), (1, 3, 3), (1, 3, 2)]),
+    "bce_with_logits": (lambda x, t: F.binary_cross_entropy_with_logits(x, t), [(2, 3), (2, 3)]),
+    "kl_div": (lambda x, t: F.kl_div(x, t * t, "batchmean"), [(2, 3), (2, 3)]),
+    "normalize": (F.normalize, [(2, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives(name, device):
+    fn, shapes = SECOND_ORDER[name]
+    _, inputs = make_inputs(shapes, device, low=0.2, high=1.5, seed=7)
+    assert gradgradcheck(fn, inputs)
