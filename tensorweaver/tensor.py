@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy as _copy
+
 from . import _dtypes
 from . import backends as _backends
 from .autograd import engine as _engine
@@ -452,6 +454,26 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    # -- copy and pickle ----------------------------------------------------------------------
+    def __deepcopy__(self, memo) -> Tensor:
+        """A leaf with a copy of the storage (same device, no host copy), ``requires_grad`` and ``.grad``."""
+        if self.grad_fn is not None:
+            raise RuntimeError("only leaf tensors (not made by a recorded op) support deepcopy; use .detach() first")
+        new = type(self)._wrap(self._backend.xp.asarray(self._data, copy=True), self._backend)
+        memo[id(self)] = new
+        new._requires_grad = self._requires_grad
+        if self._grad is not None:
+            new._grad = _copy.deepcopy(self._grad, memo)
+        if hasattr(self, "__dict__"):  # subclasses' attributes
+            new.__dict__.update(_copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __reduce__(self):
+        # NOTE: pickling copies the values to the host (a counted transfer); unpickling puts them back
+        # on the same device type, which must exist in the loading process.
+        host = _as_ndarray(self._backend.transfer(self._data, to_host=True))
+        return _rebuild, (type(self), host, str(self.device), self._requires_grad, getattr(self, "__dict__", None))
+
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """``tw.tensor(data, dtype=None, device=None, requires_grad=False)``: the same as ``Tensor(...)``."""
@@ -459,6 +481,16 @@ def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Ten
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _rebuild(cls, host, device: str, requires_grad: bool, state) -> Tensor:
+    """Unpickle a tensor (see ``Tensor.__reduce__``)."""
+    arr, b = _backends.as_array(host, None, device)
+    t = cls._wrap(arr, b)
+    t._requires_grad = requires_grad
+    if state:
+        t.__dict__.update(state)
+    return t
+
+
 def _weakref(t):
     import weakref
 

@@ -394,6 +394,39 @@ def test_zero_(shape, device):
     assert values(w).tolist() == [0.0, 0.0]
 
 
+# -- copy and pickle -------------------------------------------------------------------------------
+def test_deepcopy(device):
+    import copy
+
+    w = tw.tensor([[1.0, 2.0]], dtype=tw.float64, device=device, requires_grad=True)
+    (w * 3.0).sum().backward()
+    before = tw.backends.get_backend(device).transfers
+    c = copy.deepcopy(w)
+    assert tw.backends.get_backend(device).transfers == before  # copied on the device
+    assert c is not w and c.array is not w.array and c._backend is w._backend
+    assert c.requires_grad and c.is_leaf and c.dtype is tw.float64 and c.device == tw.device(device)
+    assert values(c).tolist() == [[1.0, 2.0]] and values(c.grad).tolist() == [[3.0, 3.0]]
+    assert c.grad.array is not w.grad.array
+    c.data += 1.0
+    assert values(w).tolist() == [[1.0, 2.0]]
+    pair = copy.deepcopy({"a": w, "b": w})
+    assert pair["a"] is pair["b"]
+    with pytest.raises(RuntimeError, match="leaf"):
+        copy.deepcopy(w * 2.0)
+
+
+def test_pickle_roundtrip(device):
+    import pickle
+
+    w = tw.tensor([[1.5, -2.0]], device=device, requires_grad=True)
+    i = tw.tensor([1, 2], device=device)
+    for t in (w, i, w * 2.0, tw.tensor(3.0, device=device)):
+        u = pickle.loads(pickle.dumps(t))
+        assert u.device == t.device and u.dtype is t.dtype and u.shape == t.shape
+        assert values(u).tolist() == values(t).tolist()
+        assert u.requires_grad == t.requires_grad and u.is_leaf and u.array is not t.array
+
+
 # -- NumPy on the left -------------------------------------------------------------------------------
 def test_numpy_scalar_on_the_left_keeps_the_graph(device):
     t = tw.tensor([1.0, 2.0], device=device, requires_grad=True)

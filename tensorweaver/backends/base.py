@@ -47,6 +47,12 @@ class Backend:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.device}>"
 
+    def __reduce__(self):
+        # one backend per device: copies and unpickled tensors share it (namespaces don't pickle)
+        from . import get_backend
+
+        return get_backend, (str(self.device),)
+
     # -- dtypes -------------------------------------------------------------------------------
     def _native_dtype(self, d: _dtypes.dtype):
         t = getattr(self.xp, d.name, None)
