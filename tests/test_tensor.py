@@ -284,6 +284,12 @@ def test_numpy_asarray_shares_cpu_memory_and_refuses_other_devices():
     a = np.asarray(t)
     assert isinstance(a, np.ndarray) and np.shares_memory(a, t.array)
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.shares_memory(t.numpy(), t.array)  # as in PyTorch: numpy() of a CPU tensor is a view
+    assert not np.shares_memory(np.array(t), t.array)
+    on_device = tw.tensor([1.0, 2.0], device="strict")
+    host = on_device.numpy()
+    host[0] = 5.0  # a host copy: the device tensor is not affected
+    assert on_device.tolist() == [1.0, 2.0]
     with pytest.raises(TypeError, match=r"strict.*\.numpy\(\)"):
         np.asarray(tw.tensor([1.0], device="strict"))
 
