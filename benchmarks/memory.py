@@ -87,9 +87,14 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--check", type=int, default=0, help="flat mode: the step compared with the last")
+    p.add_argument("--patch", default="", help="tensorweaver only: a prototype from benchmarks/prototypes.py")
     a = p.parse_args(argv)
+    if a.patch:
+        from benchmarks.prototypes import PATCHES
+
+        PATCHES[a.patch]()
     sizes = [int(s) for s in a.sizes.split(",")]
-    out = {"impl": a.impl, "mode": a.mode, "sizes": sizes, "batch": a.batch, "steps": a.steps}
+    out = {"impl": a.impl, "patch": a.patch, "mode": a.mode, "sizes": sizes, "batch": a.batch, "steps": a.steps}
     if a.mode == "peak":
         _import(a.impl)
         out["rss_after_import_mb"] = _rss_mb()
@@ -110,8 +115,10 @@ def main(argv=None) -> int:
             gc.disable()
         tracemalloc.start()
         model = _make(a.impl, sizes, a.batch)
-        setup, _ = tracemalloc.get_traced_memory()
+        setup, setup_peak = tracemalloc.get_traced_memory()
         out["traced_after_setup_mb"] = setup / 2**20
+        out["traced_setup_peak_mb"] = setup_peak / 2**20
+        tracemalloc.reset_peak()  # from here on: the steps' own peak
         for i in range(1, a.steps + 1):
             model.step()
             if i == a.check:

@@ -211,8 +211,7 @@ _orig_owns = _numpy_backend_cls.owns
 def _owns_unshared(self, x) -> bool:
     """True also for a view whose base no other object references (refcount: the view's own
     reference plus getrefcount's argument); such a view shares memory with nothing else alive."""
-    base = x.base
-    return base is None or sys.getrefcount(base) <= 2
+    return x.base is None or sys.getrefcount(x.base) <= 2  # no local name for the base: it would count
 
 
 def patch_owns():
@@ -220,6 +219,45 @@ def patch_owns():
 
     def undo():
         _numpy_backend_cls.owns = _orig_owns
+
+    return undo
+
+
+# -- G: ops whose backward needs only shapes keep no input arrays alive -------------------------------
+class _ShapeOnly:
+    """What Add/Sub's backward reads of a non-leaf input: shape, dtype, ndim (no data)."""
+
+    __slots__ = ("shape", "dtype", "ndim")
+
+    def __init__(self, a) -> None:
+        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
+
+
+def _ghost(t):
+    g = tw.Tensor._wrap(_ShapeOnly(t._data), t._backend)
+    g._requires_grad, g.grad_fn = t._requires_grad, t.grad_fn
+    return g
+
+
+_orig_apply2 = elementwise.apply2
+_SHAPE_ONLY = (elementwise.Add, elementwise.Sub)
+
+
+def _apply2_shape_only(fn, x, y):
+    """As apply2, then (Add, Sub) swap non-leaf inputs for shape-only stand-ins that keep the graph
+    edge (grad_fn) but not the array: the matmul output under ``x @ W.T + b`` is freed at once. Leaves
+    stay (backward delivers their .grad); a real version stores edges and saved values apart."""
+    out = _orig_apply2(fn, x, y)
+    if out.grad_fn is fn and type(fn) in _SHAPE_ONLY:
+        fn.inputs = tuple(t if t.grad_fn is None else _ghost(t) for t in fn.inputs)
+    return out
+
+
+def patch_shape_only_inputs():
+    elementwise.apply2 = _apply2_shape_only
+
+    def undo():
+        elementwise.apply2 = _orig_apply2
 
     return undo
 
@@ -240,6 +278,8 @@ PATCHES = {
     "E owns unshared views": patch_owns,
     "D+E layout-aware matmul backward": _both(patch_layout_matmul, patch_owns),
     "A+C+D+E": _both(patch_fast_numpy, patch_fast_engine, patch_layout_matmul, patch_owns),
+    "G shape-only inputs": patch_shape_only_inputs,
+    "D+E+G": _both(patch_layout_matmul, patch_owns, patch_shape_only_inputs),
 }
 
 
