@@ -50,6 +50,12 @@ def _max_rss_mb() -> tuple[float, str]:
 
 
 def _make(impl: str, sizes, batch: int):
+    model = _build(impl, sizes, batch)
+    model.init = None  # the host copy of the initial values (kept for reset()) is no part of training
+    return model
+
+
+def _build(impl: str, sizes, batch: int):
     # NOTE: each process imports only its own implementation's modules (no tensorweaver in NumPy's)
     if impl == "tensorweaver":
         from benchmarks.models_tw import MLPTW
