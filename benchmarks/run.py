@@ -78,7 +78,7 @@ def run_workload(ctx: W.Context, name: str, make) -> dict:
         syncs = dict(_device_syncs(ctx, w.impls))
         syncs.update(w.syncs)
         gc.collect()
-        raw = time_interleaved(w.impls, syncs, ctx.repeats)
+        raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor)
         values = {n: [s * w.scale for s in v] for n, v in raw.items()}
     else:
         values = w.measured
@@ -242,6 +242,7 @@ def write_chart(report: dict, path: str) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib is not installed: no chart (pip install 'tensorweaver[bench]')")
         return None
@@ -256,8 +257,12 @@ def write_chart(report: dict, path: str) -> str | None:
         ax.hlines(t["limit"], x - 0.4, x + 0.4, colors="black", linestyles="dashed")
         ax.annotate(f"{t['ratio']:.2f}x", (x, t["ratio"]), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(list(xs))
-    ax.set_xticklabels([f"{n}\n{t['num']}/{t['den']}" for n, t in bars], fontsize=7)
+    short = {"tensorweaver": "tw", "numpy": "NumPy", "torch": "torch"}
+    ax.set_xticklabels([f"{n}\n{short.get(t['num'], t['num'])} / {short.get(t['den'], t['den'])}" for n, t in bars])
+    ax.tick_params(axis="x", labelsize=7)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_ylabel("median ratio (log scale); dashed: target")
     ax.set_title(f"tensorweaver benchmarks on {report['device']} ({'quick' if report['quick'] else 'full'})")
     fig.tight_layout()

@@ -48,7 +48,7 @@ class Workload:
     checks: dict = field(default_factory=dict)  # name -> {"ok": bool, "detail": str}
     info: dict = field(default_factory=dict)
     after: object = None  # called after timing, fills checks that need the timed state
-    lower_is_better: bool = True
+    repeat_factor: int = 1  # short, noisy timings get more repeats
 
 
 @dataclass
@@ -167,6 +167,7 @@ def mlp(ctx: Context) -> Workload:
         impls={k: _loop(m, steps) for k, m in models.items()},
         targets=targets,
         info={"tensorweaver functions": mt.describe_tw_functions()},
+        repeat_factor=3,
     )
 
     def after():
