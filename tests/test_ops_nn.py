@@ -154,6 +154,19 @@ def test_cross_entropy_probability_targets(reduction, eps, device):
     )
 
 
+def test_cross_entropy_with_masked_classes(device):
+    # -inf logits (classes masked out) give a finite loss and zero gradient there
+    x = tw.tensor([[0.0, -float("inf"), 1.0], [2.0, 0.5, -float("inf")]], device=device, requires_grad=True)
+    loss = F.cross_entropy(x, ints([2, 0], device))
+    loss.backward()
+    p = np.exp([[0.0, 1.0], [2.0, 0.5]])
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(loss.item(), -(np.log(p[0, 1]) + np.log(p[1, 0])) / 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(x.grad), [[p[0, 0] / 2, 0, (p[0, 1] - 1) / 2], [(p[1, 0] - 1) / 2, p[1, 1] / 2, 0]], rtol=1e-6
+    )
+
+
 def test_loss_errors(device):
     x = tw.zeros(4, 3, device=device)
     with pytest.raises(ValueError, match="reduction"):
@@ -162,6 +175,8 @@ def test_loss_errors(device):
         F.cross_entropy(x, ints([0, 1, 2], device))
     with pytest.raises(TypeError, match="integer"):
         F.nll_loss(x, consts([0, 1, 2, 0], device))
+    with pytest.raises(RuntimeError, match="no gradient"):
+        F.cross_entropy(x, ints([0, 1, 2, 0], device), weight=tw.ones(3, device=device, requires_grad=True))
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -800,9 +815,14 @@ SECOND_ORDER = {
     "log_softmax": (lambda x: F.log_softmax(x, 1), [(2, 4)]),
     "softmax": (lambda x: F.softmax(x, 0), [(3, 2)]),
     "cross_entropy": (
-        lambda x, w: F.cross_entropy(x, ints([0, 3, -100], x.device), w, label_smoothing=0.2),
-        [(3, 4), (4,)],
+        lambda x: F.cross_entropy(x, ints([0, 3, -100], x.device), consts([1, 2, 3, 4], x.device)),
+        [(3, 4)],
     ),
+    "cross_entropy_smoothed": (
+        lambda x: F.cross_entropy(x, ints([0, 3, -100], x.device), consts([1, 2, 3, 4], x.device), label_smoothing=0.2),
+        [(3, 4)],
+    ),
+    "nll_loss_none": (lambda x: F.nll_loss(x * x, ints([[0, 2], [1, 1]], x.device), reduction="none"), [(2, 3, 2)]),
     "conv2d": (lambda x, w: F.conv2d(x, w, stride=2, padding=1, groups=2), [(1, 2, 3, 3), (2, 1, 2, 2)]),
     "max_pool2d": (lambda x: F.max_pool2d(x, 2, 1, 1), [(1, 1, 3, 3)]),
     "avg_pool2d": (lambda x: F.avg_pool2d(x, 2, 1, 1, count_include_pad=False), [(1, 1, 3, 3)]),

@@ -9,7 +9,7 @@ of them and the core ops, so gradients of every order work on every backend.
 from __future__ import annotations
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, output_tensor, promote
+from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, output_tensor, promote, state
 from .elementwise import _float_input, abs, clamp, clamp_min, exp, gt, log, logsigmoid, lt, rsqrt, where
 from .linalg import matmul
 from .reduce import norm, sum_to
@@ -295,8 +295,43 @@ def _class_dim(x: Tensor, target: Tensor, what: str) -> int:
     return cdim
 
 
-def _nll_parts(logp: Tensor, target: Tensor, weight, ignore_index: int, what: str):
-    """Per-element ``-w[t] * logp[t]`` and the per-element weights ``w[t]`` (0 where ignored)."""
+class NLLLoss(Function):
+    """``-w[i] * logp[i, t[i]]``, reduced: one op for the picked log-probabilities and their weights.
+
+    ``onehot`` (bool, logp's shape) marks the targets along the class dim and ``w`` (the target's
+    shape) holds their weights, 0 where ignored; the weights are constants (as in PyTorch).
+    """
+
+    __slots__ = ("onehot", "w", "cdim", "reduction")
+
+    def __init__(self, onehot, w, cdim: int, reduction: str) -> None:
+        self.onehot, self.w, self.cdim, self.reduction = onehot, w, cdim, reduction
+
+    def forward(self, xp, logp):
+        # where, not a product with the one-hot: a -inf log-probability of another class must not give nan
+        picked = xp.sum(xp.where(self.onehot, logp, xp.zeros_like(logp)), axis=self.cdim)
+        loss = -(picked * self.w)
+        if self.reduction == "none":
+            return loss
+        total = xp.sum(loss)
+        return total if self.reduction == "sum" else total / xp.sum(self.w)
+
+    def backward(self, gy):
+        b = self.inputs[0]._backend
+        coef = -self.w if self.reduction != "mean" else -self.w / b.xp.sum(self.w)
+        g = gy * _wrap(coef, b)  # linear in gy: second derivatives flow through these products
+        onehot = b.xp.astype(self.onehot, coef.dtype)
+        return (reshape(g, _kept(self.onehot.shape, self.w.shape)) * _wrap(onehot, b),)
+
+
+def _kept(full: tuple, reduced: tuple) -> tuple:
+    """``reduced`` (the target shape) with a 1 inserted where ``full`` (the input shape) has its class dim."""
+    cdim = 1 if len(full) >= 2 else 0
+    return tuple(reduced[:cdim]) + (1,) + tuple(reduced[cdim:])
+
+
+def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str, what: str):
+    """``NLLLoss`` applied to ``logp``, and the per-target weights ``w`` (an array, 0 where ignored)."""
     _check_index(target, logp, what)
     cdim = _class_dim(logp, target, what)
     b = logp._backend
@@ -304,25 +339,20 @@ def _nll_parts(logp: Tensor, target: Tensor, weight, ignore_index: int, what: st
     t = target._data
     valid = t != ignore_index
     safe = xp.where(valid, t, xp.zeros_like(t))
-    shape = list(t.shape)
-    shape.insert(cdim, 1)
-    picked = reshape(
-        apply1(Gather(_flat_positions(b, tuple(logp._data.shape), cdim, xp.reshape(safe, tuple(shape)))), logp), t.shape
-    )
-    w = _wrap(xp.astype(valid, logp._data.dtype), b)
+    kept = _kept(tuple(logp._data.shape), tuple(t.shape))
+    w = xp.astype(valid, logp._data.dtype)
+    C = logp._data.shape[cdim]
     if weight is not None:
-        if tuple(weight.shape) != (logp._data.shape[cdim],):
-            raise ValueError(f"{what}: weight must have shape ({logp._data.shape[cdim]},), got {weight.shape}")
-        w = reshape(index_select(cast(weight, logp.dtype), 0, _wrap(xp.reshape(safe, (-1,)), b)), t.shape) * w
-    return -(picked * w), w
-
-
-def _reduce(loss: Tensor, w: Tensor, reduction: str) -> Tensor:
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return loss.sum()
-    return loss.sum() / w.sum()
+        if tuple(weight.shape) != (C,):
+            raise ValueError(f"{what}: weight must have shape ({C},), got {weight.shape}")
+        if weight._requires_grad and state.enabled:
+            raise RuntimeError(f"{what}: the class weights get no gradient; pass weight.detach()")
+        w = w * xp.reshape(xp.take(xp.astype(weight._data, w.dtype), xp.reshape(safe, (-1,))), t.shape)
+    view = [1] * len(kept)
+    view[cdim] = C
+    classes = xp.reshape(xp.arange(C, dtype=t.dtype, device=b.native_device), tuple(view))
+    onehot = xp.reshape(safe, kept) == classes
+    return apply1(NLLLoss(onehot, w, cdim, reduction), logp), w
 
 
 def nll_loss(x: Tensor, target: Tensor, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
@@ -331,8 +361,7 @@ def nll_loss(x: Tensor, target: Tensor, weight=None, ignore_index: int = -100, r
     ``mean`` divides by the summed weights of the targets that are not ``ignore_index``.
     """
     _check_reduction(reduction)
-    loss, w = _nll_parts(x, target, weight, ignore_index, "nll_loss")
-    return _reduce(loss, w, reduction)
+    return _nll(x, target, weight, ignore_index, reduction, "nll_loss")[0]
 
 
 def cross_entropy(
@@ -367,13 +396,16 @@ def cross_entropy(
             n = loss.numel()
             return loss.sum() / n
         return loss.sum() if reduction == "sum" else loss
-    loss, w = _nll_parts(logp, target, weight, ignore_index, "cross_entropy")
-    if label_smoothing:
-        wl = logp if weight is None else logp * reshape(cast(weight, logp.dtype), wshape)
-        valid = _wrap(x._backend.xp.astype(target._data != ignore_index, logp._data.dtype), x._backend)
-        smooth = -wl.sum(dim=cdim) * valid
-        loss = loss * (1.0 - label_smoothing) + smooth * (label_smoothing / C)
-    return _reduce(loss, w, reduction)
+    if not label_smoothing:
+        return _nll(logp, target, weight, ignore_index, reduction, "cross_entropy")[0]
+    loss, w = _nll(logp, target, weight, ignore_index, "none", "cross_entropy")
+    b = x._backend
+    wl = logp if weight is None else logp * reshape(cast(weight.detach(), logp.dtype), wshape)
+    valid = _wrap(b.xp.astype(target._data != ignore_index, logp._data.dtype), b)
+    loss = loss * (1.0 - label_smoothing) + -wl.sum(dim=cdim) * valid * (label_smoothing / C)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.sum() / _wrap(b.xp.sum(w), b)
 
 
 def _reduce_mean(loss: Tensor, reduction: str) -> Tensor:
