@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tensorweaver as tw
+import tensorweaver.nn.functional as F
 from helpers import make_inputs, to_numpy
 
 grad = tw.autograd.grad
@@ -225,6 +226,81 @@ SECOND_ORDER = {
         (lambda a: tw.astype(a, tw.float32).to(tw.float64), [(2, 3)], {"eps": 1e-3, "rtol": 1e-2, "atol": 1e-3})
     ],
 }
+
+
+def _seeded_dropout(a):
+    tw.manual_seed(0)  # the same mask at every evaluation
+    return F.dropout(a, 0.5)
+
+
+def _batch_norm(x, w, b):
+    c = x.shape[1]
+    rm, rv = tw.zeros(c, dtype=tw.float64, device=x.device), tw.ones(c, dtype=tw.float64, device=x.device)
+    return F.batch_norm(x, rm, rv, w, b, training=True)
+
+
+def _fixed(a, shape, low=0.1, high=0.9):
+    """Constant values (targets, class weights) on ``a``'s device, the same at every evaluation."""
+    return tw.tensor(np.random.default_rng(7).uniform(low, high, size=shape), device=a.device)
+
+
+def _probs(a, shape):
+    p = _fixed(a, shape)
+    return p / p.sum(dim=-1, keepdim=True)
+
+
+# tw.nn.functional functions that are not a tw.* op, keyed "F.<name>"
+SECOND_ORDER.update(
+    {
+        "F.adaptive_avg_pool2d": [(lambda x: F.adaptive_avg_pool2d(x, (2, 2)), [(1, 2, 3, 3)], {})],
+        "F.avg_pool1d": [(lambda x: F.avg_pool1d(x, 2, stride=1), [(1, 2, 4)], {})],
+        "F.avg_pool2d": [
+            (lambda x: F.avg_pool2d(x, 2, stride=1, padding=1, count_include_pad=False), [(1, 1, 3, 3)], {})
+        ],
+        "F.batch_norm": [(_batch_norm, [(4, 3), (3,), (3,)], {})],
+        "F.binary_cross_entropy": [(lambda a: F.binary_cross_entropy(tw.sigmoid(a), _fixed(a, (2, 3))), [(2, 3)], {})],
+        "F.binary_cross_entropy_with_logits": [
+            (lambda a, w: F.binary_cross_entropy_with_logits(a, _fixed(a, (2, 3)), pos_weight=w), [(2, 3), (3,)], {})
+        ],
+        "F.cosine_similarity": [(lambda a, b: F.cosine_similarity(a, b), [(2, 3), (2, 3)], {})],
+        "F.cross_entropy": [
+            (lambda a: F.cross_entropy(a, _idx(a, [0, 3, 1])), [(3, 4)], {}),
+            (
+                lambda a: F.cross_entropy(a, _idx(a, [0, 3, 1]), weight=_fixed(a, (4,)), label_smoothing=0.1),
+                [(3, 4)],
+                {},
+            ),
+            (lambda a: F.cross_entropy(a, _probs(a, (3, 4))), [(3, 4)], {}),
+        ],
+        "F.dropout": [(_seeded_dropout, [(3, 4)], {})],
+        "F.embedding": [(lambda w: F.embedding(_idx(w, [[0, 2], [2, 2]]), w), [(3, 2)], {})],
+        "F.fold": [(lambda x: F.fold(x, (3, 3), 2), [(1, 4, 4)], {})],
+        "F.group_norm": [(lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)], {})],
+        "F.huber_loss": [(lambda a, b: F.huber_loss(a, b, delta=0.5), [(2, 3), (2, 3)], {})],
+        "F.kl_div": [
+            (lambda a: F.kl_div(tw.log_softmax(a, 1), _probs(a, (2, 3)), reduction="batchmean"), [(2, 3)], {})
+        ],
+        "F.l1_loss": [(lambda a, b: F.l1_loss(a, b), [(2, 3), (2, 3)], {})],
+        "F.layer_norm": [(lambda x, w, b: F.layer_norm(x, (4,), w, b), [(2, 3, 4), (4,), (4,)], {})],
+        "F.linear": [(lambda x, w, b: F.linear(x, w, b), [(2, 3), (4, 3), (4,)], {})],
+        "F.max_pool1d": [(lambda x: F.max_pool1d(x, 2), [(1, 2, 5)], {})],
+        "F.mse_loss": [(lambda a, b: F.mse_loss(a, b), [(2, 3), (2, 3)], {})],
+        "F.nll_loss": [(lambda a: F.nll_loss(tw.log_softmax(a, 1), _idx(a, [2, 0])), [(2, 3)], {})],
+        "F.normalize": [(lambda a: F.normalize(a, dim=1), [(2, 3)], {})],
+        "F.pairwise_distance": [(lambda a, b: F.pairwise_distance(a, b), [(2, 3), (2, 3)], {})],
+        "F.scaled_dot_product_attention": [
+            (lambda q, k, v: F.scaled_dot_product_attention(q, k, v), [(1, 2, 3), (1, 4, 3), (1, 4, 2)], {}),
+            (
+                lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                [(1, 3, 2), (1, 3, 2), (1, 3, 2)],
+                {},
+            ),
+        ],
+        "F.smooth_l1_loss": [(lambda a, b: F.smooth_l1_loss(a, b, beta=0.5), [(2, 3), (2, 3)], {})],
+        "F.softmin": [(lambda a: F.softmin(a, 1), [(2, 3)], {})],
+        "F.unfold": [(lambda x: F.unfold(x, 2), [(1, 2, 3, 3)], {})],
+    }
+)
 
 
 def _cases():
