@@ -846,3 +846,50 @@ def test_second_derivatives(name, device):
     fn, shapes = SECOND_ORDER[name]
     _, inputs = make_inputs(shapes, device, low=0.2, high=1.5, seed=7)
     assert gradgradcheck(fn, inputs)
+
+
+def np_resize_1d(a, out, axis, mode, align_corners=False, scale=None):
+    """Resize ``a`` along ``axis`` position by position (PyTorch's sampling conventions)."""
+    n = a.shape[axis]
+    step = n / out if scale is None else 1 / scale
+    rows = []
+    for i in range(out):
+        if mode == "nearest":
+            rows.append(np.take(a, min(int(np.floor(i * step)), n - 1), axis))
+            continue
+        src = (
+            i * (n - 1) / (out - 1)
+            if align_corners and out > 1
+            else 0.0
+            if align_corners
+            else max((i + 0.5) * step - 0.5, 0)
+        )
+        lo = min(int(np.floor(src)), n - 1)
+        hi, f = min(lo + 1, n - 1), src - lo
+        rows.append(np.take(a, lo, axis) * (1 - f) + np.take(a, hi, axis) * f)
+    return np.stack(rows, axis)
+
+
+INTERP_CASES = [
+    ((1, 2, 4, 5), {"size": (7, 3)}, ((7, None), (3, None)), "nearest", False),
+    ((1, 2, 4, 5), {"scale_factor": 2}, ((8, 2), (10, 2)), "nearest", False),
+    ((1, 2, 4, 5), {"size": (6, 3), "mode": "bilinear"}, ((6, None), (3, None)), "bilinear", False),
+    (
+        (1, 2, 4, 5),
+        {"size": (6, 7), "mode": "bilinear", "align_corners": True},
+        ((6, None), (7, None)),
+        "bilinear",
+        True,
+    ),
+    ((2, 2, 5), {"scale_factor": 1.5, "mode": "linear"}, ((7, 1.5),), "linear", False),
+]
+
+
+@pytest.mark.parametrize("shape, kwargs, outs, mode, align", INTERP_CASES)
+def test_interpolate(shape, kwargs, outs, mode, align, device):
+    def ref(a):
+        for axis, (out, scale) in zip(range(a.ndim - len(outs), a.ndim), outs, strict=True):
+            a = np_resize_1d(a, out, axis, mode, align, scale)
+        return a
+
+    check_op(lambda x: F.interpolate(x, **kwargs), ref, [(shape,)], device)

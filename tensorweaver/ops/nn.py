@@ -799,10 +799,84 @@ def adaptive_avg_pool2d(x: Tensor, output_size) -> Tensor:
     lead = tuple(x._data.shape[:-2])
     if H % oh == 0 and W % ow == 0:  # equal windows: a reshape and a mean
         return reshape(x, (*lead, oh, H // oh, ow, W // ow)).mean(dim=(-3, -1))
+    return _apply_matrices(
+        x, _adaptive_matrix(x._backend, H, oh, x._data.dtype), _adaptive_matrix(x._backend, W, ow, x._data.dtype)
+    )
+
+
+def _apply_matrices(x: Tensor, mh, mw) -> Tensor:
+    """``mh @ x @ mw.T`` over the last two dims of ``x`` (``mh`` may be None: that dim is kept), as
+    2-D matrix products (a broadcast batched product would run without BLAS on NumPy)."""
     b = x._backend
-    ph = _wrap(_adaptive_matrix(b, H, oh, x._data.dtype), b)
-    pw = _wrap(_adaptive_matrix(b, W, ow, x._data.dtype), b)
-    return matmul(matmul(ph, x), pw.mT)
+    *lead, H, W = x._data.shape
+    n = 1
+    for d in lead:
+        n *= d
+    y = matmul(reshape(x, (n * H, W)), _wrap(b.xp.permute_dims(mw, (1, 0)), b))  # (n * H, OW)
+    OW = mw.shape[0]
+    if mh is None:
+        return reshape(y, (*lead, H, OW))
+    y = reshape(permute(reshape(y, (n, H, OW)), (0, 2, 1)), (n * OW, H))
+    y = matmul(y, _wrap(b.xp.permute_dims(mh, (1, 0)), b))  # (n * OW, OH)
+    return reshape(permute(reshape(y, (n, OW, mh.shape[0])), (0, 2, 1)), (*lead, mh.shape[0], OW))
+
+
+def _interp_matrix(b, size: int, out: int, scale, mode: str, align_corners: bool, dtype):
+    """(out, size): each output position as a weighted sum of input positions (PyTorch's conventions)."""
+    xp, dev = b.xp, b.native_device
+    i = xp.astype(xp.arange(out, dtype=xp.int64, device=dev), dtype)
+    j = xp.reshape(xp.arange(size, dtype=xp.int64, device=dev), (1, -1))
+    step = size / out if scale is None else 1.0 / scale
+    if mode == "nearest":
+        src = xp.astype(xp.floor(i * step), xp.int64)
+        src = xp.where(src > size - 1, xp.full_like(src, size - 1), src)
+        return xp.astype(xp.reshape(src, (-1, 1)) == j, dtype)
+    if align_corners:
+        src = i * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        src = (i + 0.5) * step - 0.5
+        src = xp.where(src < 0, xp.zeros_like(src), src)
+    lo = xp.astype(xp.floor(src), xp.int64)
+    lo = xp.where(lo > size - 1, xp.full_like(lo, size - 1), lo)
+    hi = xp.where(lo + 1 > size - 1, xp.full_like(lo, size - 1), lo + 1)
+    frac = xp.reshape(src - xp.astype(lo, dtype), (-1, 1))
+    at_lo = xp.astype(xp.reshape(lo, (-1, 1)) == j, dtype)
+    at_hi = xp.astype(xp.reshape(hi, (-1, 1)) == j, dtype)
+    return at_lo * (1 - frac) + at_hi * frac
+
+
+def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
+    """Resize the spatial dims of ``x`` (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``:
+    ``mode`` 'nearest', 'linear' (3-D) or 'bilinear' (4-D), with PyTorch's sampling positions."""
+    x = _float_input(x)
+    nsp = x._data.ndim - 2
+    if nsp not in (1, 2):
+        raise ValueError(f"interpolate: expected a 3-D or 4-D input, got shape {x.shape}")
+    if (
+        mode not in ("nearest", "linear", "bilinear")
+        or mode == "linear"
+        and nsp != 1
+        or mode == "bilinear"
+        and nsp != 2
+    ):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported for a {x._data.ndim}-D input")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to the linear modes")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: pass exactly one of size and scale_factor")
+    in_sizes = tuple(x._data.shape[2:])
+    if size is not None:
+        outs = (size,) * nsp if isinstance(size, int) else tuple(size)
+        scales = (None,) * nsp
+    else:
+        scales = (scale_factor,) * nsp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+        outs = tuple(int(n * f) for n, f in zip(in_sizes, scales, strict=True))
+    b, dt = x._backend, x._data.dtype
+    mats = [
+        _interp_matrix(b, n, o, f, mode, bool(align_corners), dt)
+        for n, o, f in zip(in_sizes, outs, scales, strict=True)
+    ]
+    return _apply_matrices(x, None if nsp == 1 else mats[0], mats[-1])
 
 
 # -- normalization ---------------------------------------------------------------------------------
