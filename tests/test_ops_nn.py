@@ -370,6 +370,20 @@ def test_dropout(device):
         F.dropout(x, 1.5)
 
 
+def test_dropout2d(device):
+    x = tw.tensor(np.random.default_rng(0).uniform(1.0, 2.0, (8, 50, 3, 2)), device=device, requires_grad=True)
+    assert F.dropout2d(x, 0.5, training=False) is x
+    tw.manual_seed(0)
+    y = F.dropout2d(x, 0.4)
+    yn, xn = to_numpy(y), to_numpy(x)
+    kept = (yn != 0).all(axis=(2, 3))
+    assert np.array_equal(kept, (yn != 0).any(axis=(2, 3)))  # whole channels dropped or kept
+    np.testing.assert_allclose(yn[kept], xn[kept] / 0.6)
+    assert abs(kept.mean() - 0.6) < 0.06
+    y.sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), np.broadcast_to(kept[:, :, None, None] / 0.6, xn.shape))
+
+
 # -- convolution and pooling -----------------------------------------------------------------------
 def _pairs(v):
     return (v, v) if isinstance(v, int) else tuple(v)

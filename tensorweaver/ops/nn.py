@@ -490,11 +490,7 @@ def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
     return y if bias is None else y + bias
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (training only).
-
-    The mask comes from the backend's random numbers (``tw.manual_seed`` makes it repeatable).
-    """
+def _dropout(x: Tensor, p: float, training: bool, inplace: bool, mask_shape) -> Tensor:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if inplace:
@@ -505,10 +501,25 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     b = x._backend
     xp = b.xp
     rdt = x.dtype if x.dtype in (_dtypes.float32, _dtypes.float64) else _dtypes.float32
-    u = b.rand(tuple(x._data.shape), rdt)
+    u = b.rand(tuple(x._data.shape) if mask_shape is None else mask_shape, rdt)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = xp.astype(xp.astype(u >= p, u.dtype) * scale, x._data.dtype)
     return x * _wrap(mask, b)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (training only).
+
+    The mask comes from the backend's random numbers (``tw.manual_seed`` makes it repeatable).
+    """
+    return _dropout(x, p, training, inplace, None)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of ``x`` (N, C, H, W) or (C, H, W) with probability ``p``, scaling the rest."""
+    if x._data.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {x.shape}")
+    return _dropout(x, p, training, inplace, tuple(x._data.shape[:-2]) + (1, 1))
 
 
 # -- convolution and pooling -----------------------------------------------------------------------
