@@ -275,6 +275,28 @@ def patch_shape_only_inputs():
     return undo
 
 
+# -- D': fewer ops in the backward of a full reduction ---------------------------------------------------
+from tensorweaver.ops import reduce as _reduce  # noqa: E402
+
+_orig_sum_backward = _reduce.Sum.backward
+
+
+def _sum_backward_direct(self, gy):
+    """A full reduction (no dim, no keepdim) broadcasts its 0-d gradient directly: no Reshape op."""
+    if self.axes is None and not self.keepdims:
+        return (_reduce.broadcast_to(gy, self.inputs[0]._data.shape),)
+    return _orig_sum_backward(self, gy)
+
+
+def patch_full_reduction_backward():
+    _reduce.Sum.backward = _sum_backward_direct  # Mean.backward reaches it through super()
+
+    def undo():
+        _reduce.Sum.backward = _orig_sum_backward
+
+    return undo
+
+
 def _both(*patches):
     def install():
         undos = [p() for p in patches]
@@ -293,6 +315,8 @@ PATCHES = {
     "D+E layout-aware matmul backward": _both(patch_layout_matmul, patch_owns),
     "A+C+D+E": _both(patch_fast_numpy, patch_fast_engine, patch_layout_matmul, patch_owns),
     "G shape-only inputs": patch_shape_only_inputs,
+    "D' no reshape in a full reduction's backward": patch_full_reduction_backward,
+    "A+C+D'": _both(patch_fast_numpy, patch_fast_engine, patch_full_reduction_backward),
     "D+E+G": _both(patch_layout_matmul, patch_owns, patch_shape_only_inputs),
 }
 
@@ -357,7 +381,18 @@ def main(argv=None) -> int:
     threads = "BLAS limited to 1 thread (threadpoolctl)" if limits is not None else "default BLAS threads"
     out = [f"CPU time of this process (time.process_time), {threads}.", ""]
     small = ["A fast NumPy namespace", "F numpy itself", "B lazy promote", "C one-pass engine", "A+C"]
-    out += measure("textbook loop", mt.TextbookTW, mn.TextbookNumpy, 500, a.repeats, 1e6 / 500, "µs/epoch", small)
+    textbook = [*small, "D' no reshape in a full reduction's backward", "A+C+D'"]
+    out += measure("textbook loop", mt.TextbookTW, mn.TextbookNumpy, 500, a.repeats, 1e6 / 500, "µs/epoch", textbook)
+    out += measure(
+        "op overhead (c = a * b + a; c.backward())",
+        mt.OpOverheadTW,
+        mn.OpOverheadNumpy,
+        1000,
+        a.repeats,
+        1e6 / 1000,
+        "µs/iter",
+        ["A fast NumPy namespace", "C one-pass engine", "A+C"],
+    )
     out += measure(
         "MLP 784-64-64-10, batch 32 (overhead-bound)",
         lambda: mt.MLPTW([784, 64, 64, 10], 32),
