@@ -233,6 +233,11 @@ def _seeded_dropout(a):
     return F.dropout(a, 0.5)
 
 
+def _seeded_dropout2d(a):
+    tw.manual_seed(0)  # the same mask at every evaluation
+    return F.dropout2d(a, 0.5)
+
+
 def _batch_norm(x, w, b):
     c = x.shape[1]
     rm, rv = tw.zeros(c, dtype=tw.float64, device=x.device), tw.ones(c, dtype=tw.float64, device=x.device)
@@ -273,10 +278,15 @@ SECOND_ORDER.update(
             (lambda a: F.cross_entropy(a, _probs(a, (3, 4))), [(3, 4)], {}),
         ],
         "F.dropout": [(_seeded_dropout, [(3, 4)], {})],
+        "F.dropout2d": [(_seeded_dropout2d, [(2, 3, 2, 2)], {})],
         "F.embedding": [(lambda w: F.embedding(_idx(w, [[0, 2], [2, 2]]), w), [(3, 2)], {})],
         "F.fold": [(lambda x: F.fold(x, (3, 3), 2), [(1, 4, 4)], {})],
         "F.group_norm": [(lambda x, w, b: F.group_norm(x, 2, w, b), [(2, 4, 3), (4,), (4,)], {})],
         "F.huber_loss": [(lambda a, b: F.huber_loss(a, b, delta=0.5), [(2, 3), (2, 3)], {})],
+        "F.interpolate": [
+            (lambda x: F.interpolate(x, size=(3, 4), mode="bilinear"), [(1, 1, 2, 3)], {}),
+            (lambda x: F.interpolate(x, scale_factor=2), [(1, 2, 3)], {}),
+        ],
         "F.kl_div": [
             (lambda a: F.kl_div(tw.log_softmax(a, 1), _probs(a, (2, 3)), reduction="batchmean"), [(2, 3)], {})
         ],
