@@ -160,6 +160,12 @@ def machine_info(ctx: W.Context) -> dict:
 
 
 # -- reports ---------------------------------------------------------------------------------------
+def _name(impl: str, report: dict) -> str:
+    if impl == "numpy" and report["device"] == "cuda":
+        return "CuPy (hand-written)"
+    return NAMES.get(impl, impl)
+
+
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
 
@@ -203,7 +209,7 @@ def to_markdown(report: dict) -> str:
     for w in report["workloads"]:
         for impl, s in w["stats"].items():
             lines.append(
-                f"| {w['name']} | {NAMES.get(impl, impl)} | {_fmt(s['median'])} {w['value_unit']} | "
+                f"| {w['name']} | {_name(impl, report)} | {_fmt(s['median'])} {w['value_unit']} | "
                 f"{_fmt(s['min'])} | {_fmt(s['max'])} | {s['n']} | {w['unit']} |"
             )
     lines += ["", "## Workloads", ""]

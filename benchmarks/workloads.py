@@ -64,6 +64,11 @@ class Context:
         return "cuda" if self.device == "cuda" else "cpu"
 
 
+def _base(ctx: Context) -> str:
+    """The hand-written baseline's library: NumPy, or CuPy (the same code) on CUDA."""
+    return "CuPy" if ctx.device == "cuda" else "NumPy"
+
+
 def _loop(model, n: int):
     """One timed call: reset the parameters, then ``n`` steps (the same wrapper for every impl)."""
     step = model.step
@@ -107,7 +112,7 @@ def textbook(ctx: Context) -> Workload:
         scale=1e3,
         value_unit="ms",
         impls={n: _loop(m, epochs) for n, m in models.items()},
-        targets=[Target("tensorweaver <= 2.5x hand-written NumPy", "tensorweaver", "numpy", 2.5)],
+        targets=[Target(f"tensorweaver <= 2.5x hand-written {_base(ctx)}", "tensorweaver", "numpy", 2.5)],
     )
 
     def after():
@@ -152,8 +157,7 @@ def mlp(ctx: Context) -> Workload:
         from .models_torch import MLPTorch
 
         models["torch"] = MLPTorch(ctx.torch, sizes, batch, ctx.torch_device)
-    base = "CuPy" if ctx.device == "cuda" else "NumPy"
-    targets = [Target(f"tensorweaver <= 1.05x hand-written {base}", "tensorweaver", "numpy", 1.05)]
+    targets = [Target(f"tensorweaver <= 1.05x hand-written {_base(ctx)}", "tensorweaver", "numpy", 1.05)]
     if ctx.device == "cuda":
         targets.append(Target("7. tensorweaver <= 1.2x PyTorch CUDA", "tensorweaver", "torch", 1.2))
     else:
