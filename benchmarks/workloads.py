@@ -230,7 +230,7 @@ def memory(ctx: Context) -> Workload:
             "ok": grow <= tol,
             "detail": (
                 f"tracemalloc current {f['traced_at_check_mb']:.2f} -> {f['traced_at_end_mb']:.2f} MB "
-                f"(+{grow:.3f} MB, tolerance {tol:.2f} MB; gc off; RSS {f['rss_at_check_mb']:.1f} -> "
+                f"({grow:+.3f} MB, tolerance {tol:.2f} MB; gc off; RSS {f['rss_at_check_mb']:.1f} -> "
                 f"{f['rss_at_end_mb']:.1f} MB; model {'-'.join(map(str, small))}, batch 64)"
             ),
         }
