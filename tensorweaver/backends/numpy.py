@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import array_api_compat.numpy as xp_numpy
 import numpy as np
 
+from ._numpy_namespace import namespace as xp_numpy
 from .base import Backend
 from .device import device as Device
 
