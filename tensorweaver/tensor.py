@@ -210,6 +210,7 @@ class Tensor:
         if self.grad_fn is not None:
             self._retains_grad = True
             self.grad_fn.out_ref = _weakref(self)
+            _function.hooks_used = True
 
     @property
     def retains_grad(self) -> bool:
@@ -225,6 +226,7 @@ class Tensor:
             self._hooks = {}
         if self.grad_fn is not None:
             self.grad_fn.out_ref = _weakref(self)
+            _function.hooks_used = True
         return _HookHandle(self._hooks, hook)
 
     def backward(
@@ -543,6 +545,10 @@ def _check_inplace(t: Tensor) -> None:
 def _inplace_operand(t: Tensor, other, op: str):
     """The operand of an in-place op as an array of ``t``'s dtype, checked before anything changes."""
     b = t._backend
+    if type(other) is Tensor and other._backend is b:  # the optimizer-step case: nothing to convert
+        arr, a = other._data, t._data
+        if arr.dtype == a.dtype and arr.shape == a.shape:
+            return arr
     if isinstance(other, Tensor):
         if other._backend is not b:
             raise RuntimeError(

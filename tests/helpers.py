@@ -40,7 +40,11 @@ def numerical_grads(np_fn, arrays, upstream, eps=1e-6):
 def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, atol=1e-6, rtol=1e-6):
     """Check ``fn`` (Tensors -> Tensor) against ``np_fn`` (ndarrays -> ndarray) for every tuple of
     input shapes in ``shape_sets``: values, output device and dtype, and (if ``grad``) each input's
-    gradient against central differences, its shape, dtype and device."""
+    gradient against central differences, its shape, dtype and device.
+
+    Gradients are checked on both of the engine's paths: ``backward()`` (each op's array fast
+    path, ``backward_array``) and ``autograd.grad(create_graph=True)`` (each op's Tensor backward).
+    """
     for seed, shapes in enumerate(shape_sets):
         arrays, tensors = make_inputs(shapes, device, low=low, high=high, seed=seed)
         out = fn(*tensors)
@@ -61,6 +65,12 @@ def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, at
             )
             assert t.grad.device == t.device, f"{shapes}: grad {i} on {t.grad.device}"
             np.testing.assert_allclose(to_numpy(t.grad), g, rtol=1e-5, atol=1e-6, err_msg=f"grad {i} {shapes}")
+        loss = (fn(*tensors) * tw.tensor(upstream, device=device)).sum()
+        graph_grads = tw.autograd.grad(loss, tensors, create_graph=True, allow_unused=True)
+        for i, (gt, g) in enumerate(zip(graph_grads, numeric, strict=True)):
+            assert gt is not None, f"{shapes}: input {i} got no gradient with create_graph=True"
+            assert gt.device == tensors[i].device and gt.dtype == tensors[i].dtype
+            np.testing.assert_allclose(to_numpy(gt), g, rtol=1e-5, atol=1e-6, err_msg=f"graph grad {i} {shapes}")
 
 
 BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import anomaly as _anomaly
+from . import function as _fn
 from .grad_mode import state
 
 __all__ = ["run_backward"]
@@ -63,6 +64,8 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     gradients of ``inputs`` (leaves or not) are returned (a list, None where unreachable), only
     the functions leading to them run, and no ``.grad`` changes.
     """
+    if not create_graph and inputs is None and len(roots) == 1 and not state.anomaly:
+        return _run_arrays(roots[0], grads[0], retain_graph)
     pending: dict = {}  # Function -> gradient of its output, complete once it is reached
     leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete, after the walk
     handed: set = {id(g._data) for g in grads}  # arrays the caller owns or given to a .grad (see _owned)
@@ -124,6 +127,93 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     return None
 
 
+def _run_arrays(root, grad, retain_graph: bool) -> None:
+    """``backward()`` of one tensor without ``create_graph`` (every training step): no graph of the
+    backward is wanted, so gradients stay backend arrays and each function runs its
+    ``backward_array`` where it has one (its Tensor ``backward`` under no_grad otherwise).
+
+    Order by dependency counting (Kahn): one walk counts each function's consumers, and a function
+    runs when all of them have run, so its gradient is complete.
+    """
+    handed = {id(grad._data)}  # arrays the caller owns or already given to a .grad (see _owned)
+    leaves: dict = {}
+    fn0 = root.grad_fn
+    if fn0 is None:
+        _add_leaf(leaves, root, grad._data)
+        _deliver_arrays(leaves, handed)
+        return
+    consumers = {fn0: 0}
+    stack = [fn0]
+    while stack:
+        inputs = stack.pop().inputs
+        if inputs is None:
+            raise RuntimeError(_FREED)
+        for x in inputs:
+            p = x.grad_fn
+            if p is not None:
+                n = consumers.get(p)
+                if n is None:
+                    consumers[p] = 1
+                    stack.append(p)
+                else:
+                    consumers[p] = n + 1
+    # NOTE: tensors with hooks or retain_grad() stay alive until their gradient is complete.
+    alive = [fn.out_ref() for fn in consumers if getattr(fn, "out_ref", None) is not None] if _fn.hooks_used else ()
+    pending = {fn0: grad._data}
+    ready = [fn0]
+    prev = state.enabled
+    state.enabled = False
+    try:
+        while ready:
+            fn = ready.pop()
+            gy = pending.pop(fn, None)
+            inputs = fn.inputs
+            if gy is not None:
+                # NOTE: gy lives on the backend of fn's inputs; the one op whose output is elsewhere
+                # (ToBackend) moves it in its own backward_array.
+                b = inputs[0]._backend
+                if alive and getattr(fn, "out_ref", None) is not None:
+                    gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, False, handed)._data
+                backward_array = fn.backward_array
+                gxs = None if backward_array is None else backward_array(b.xp, gy)
+                if gxs is None:
+                    gxs = [None if g is None else g._data for g in fn.backward(_wrap(gy, b))]
+            else:  # nothing reached this function: its inputs only learn that it ran
+                gxs = (None,) * len(inputs)
+            for x, gx in zip(inputs, gxs, strict=True):
+                p = x.grad_fn
+                if p is None:
+                    if gx is not None and x._requires_grad:
+                        _add_leaf(leaves, x, gx)
+                    continue
+                if gx is not None:
+                    old = pending.get(p)
+                    pending[p] = gx if old is None else old + gx
+                n = consumers[p] - 1
+                consumers[p] = n
+                if n == 0:
+                    ready.append(p)
+            if not retain_graph:
+                fn.release()
+        gy = gxs = None  # NOTE: drop the last gradients, so that owns() sees their views' bases free
+        _deliver_arrays(leaves, handed)
+    finally:
+        state.enabled = prev
+
+
+def _deliver_arrays(leaves: dict, handed: set) -> None:
+    for x, g in leaves.values():
+        b = x._backend
+        if x._hooks or x._grad is not None:
+            _deliver(x, _wrap(g, b), None, False, handed)
+            continue
+        # the common case, inlined: a leaf's first gradient, owned (see _owned)
+        if id(g) in handed or not b.owns(g):
+            g = b.xp.asarray(g, copy=True)
+        handed.add(id(g))
+        x._grad = _wrap(g, b)
+
+
 def _add_leaf(leaves: dict, x, g) -> None:
     entry = leaves.get(id(x))
     if entry is None:
@@ -167,6 +257,10 @@ def _deliver(x, g, capture, create_graph, handed) -> None:
         x._grad = g if create_graph else _owned(g, handed)
     else:
         x._grad = old + g
+
+
+def _wrap(data, b):
+    return _fn._wrap(data, b)
 
 
 def _owned(g, handed: set):

@@ -20,6 +20,18 @@ class Function:
 
     __slots__ = ("inputs", "out_ref", "__weakref__")
 
+    #: Optional fast path, ``backward_array(self, xp, gy) -> tuple``: what ``backward`` computes, on
+    #: backend arrays (``gy`` and the gradients are arrays, or None). The engine uses it when the
+    #: backward itself is not recorded (``create_graph=False``, the training-step case); returning
+    #: None falls back to ``backward`` for cases it does not cover. Tests run both paths on every op.
+    backward_array = None
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that redefines backward must not inherit its base's array path.
+        if "backward" in cls.__dict__ and "backward_array" not in cls.__dict__:
+            cls.backward_array = None
+
     def forward(self, xp, *arrays):
         """The output array, computed with the array-API namespace ``xp`` only."""
         raise NotImplementedError
@@ -59,6 +71,10 @@ def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
 # or isinstance ladders here; anomaly mode costs one flag test, and only when an op is recorded.
 # Tensor is bound at import time of tensorweaver.tensor (set_tensor).
 _wrap = None
+
+#: set once any tensor registers a hook or retain_grad() on a non-leaf (the engine skips the lookup
+#: of ``out_ref`` while it is False)
+hooks_used = False
 
 
 def set_tensor_factory(wrap) -> None:

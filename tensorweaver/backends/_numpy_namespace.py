@@ -51,6 +51,25 @@ def _astype(x, dtype, /, *, copy=True, device=None):
     return x.astype(dtype, copy=copy) if device is None else _np_astype(x, dtype, copy=copy, device=device)
 
 
+_np_broadcast_to = np.broadcast_to
+_np_empty = np.empty
+_SMALL = 4096  # elements: below this a filled copy is cheaper than NumPy's Python-level broadcast_to
+
+
+def _broadcast_to(x, /, shape):
+    # NumPy's broadcast_to is Python code (~4 us); a small result is cheaper filled than viewed.
+    # Large ones stay zero-copy views.
+    shape = tuple(shape)
+    n = 1
+    for s in shape:
+        n *= s
+    if n > _SMALL or x.ndim > len(shape):
+        return _np_broadcast_to(x, shape)
+    out = _np_empty(shape, x.dtype)
+    out[...] = x  # raises ValueError for shapes that don't broadcast, as broadcast_to does
+    return out
+
+
 def _make_namespace() -> types.ModuleType:
     ns = types.ModuleType("tensorweaver.backends.numpy_namespace", __doc__)
     ns.__dict__.update({k: v for k, v in vars(np).items() if not k.startswith("__")})
@@ -59,6 +78,7 @@ def _make_namespace() -> types.ModuleType:
     ns.reshape = _reshape
     ns.permute_dims = _permute_dims
     ns.astype = _astype
+    ns.broadcast_to = _broadcast_to
     # NumPy's lazily loaded submodules (linalg, fft, ...) resolve on first use, as on numpy itself.
     ns.__getattr__ = lambda name: getattr(np, name)
     return ns

@@ -87,6 +87,14 @@ class Backend:
         """True when ``x`` certainly owns its memory (is not a view); False when unknown."""
         return False
 
+    def is_transposed(self, x) -> bool:
+        """True when ``x`` is laid out as the transpose of a C-contiguous matrix (a ``.mT`` view).
+
+        Matmul's backward then computes that operand's gradient transposed too, so it reaches a
+        ``W`` used as ``x @ W.T`` in W's own layout (as PyTorch's mm backward does).
+        """
+        return False
+
     def from_host_shared(self, x: np.ndarray):
         """Wrap a NumPy array without copying where the backend can (``tw.from_numpy``)."""
         return self.transfer(x, to_host=False)

@@ -78,6 +78,10 @@ class CupyBackend(Backend):
     def owns(self, x) -> bool:
         return x.base is None
 
+    def is_transposed(self, x) -> bool:
+        flags = x.flags
+        return flags.f_contiguous and not flags.c_contiguous
+
     def _to_host(self, x) -> np.ndarray:
         return self._cupy.asnumpy(x)
 

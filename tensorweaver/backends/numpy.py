@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sys import getrefcount as _getrefcount
+
 import numpy as np
 
 from ._numpy_namespace import namespace as xp_numpy
@@ -40,7 +42,17 @@ class NumpyBackend(Backend):
         return np.dtype(d.name)
 
     def owns(self, x) -> bool:
-        return x.base is None
+        base = x.base
+        if base is None:
+            return True
+        # NOTE: a C-contiguous view over all of its base, when nothing else references that base
+        # (CPython reference count 3: the view, the local name, getrefcount's argument), is in
+        # effect the owner; handing it on saves the copy of every transposed weight gradient.
+        return type(base) is np.ndarray and _getrefcount(base) == 3 and x.flags.c_contiguous and x.nbytes == base.nbytes
+
+    def is_transposed(self, x) -> bool:
+        flags = x.flags
+        return flags.f_contiguous and not flags.c_contiguous
 
     def _to_host(self, x) -> np.ndarray:
         return x

@@ -26,10 +26,14 @@ __all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
 class ToBackend(Function):
     """Move to another backend/device through the host; the gradient moves back."""
 
-    __slots__ = ()
+    __slots__ = ("dst",)
 
     def backward(self, gy):
         return (to_backend(gy, self.inputs[0]._backend),)
+
+    def backward_array(self, xp, gy):
+        src = self.inputs[0]._backend
+        return (src.transfer(self.dst.transfer(gy, to_host=True), to_host=False),)
 
 
 def to_backend(x: Tensor, b) -> Tensor:
@@ -38,6 +42,7 @@ def to_backend(x: Tensor, b) -> Tensor:
     out = Tensor._wrap(arr, b)
     if x._requires_grad and state.enabled:
         fn = ToBackend()
+        fn.dst = b
         fn.inputs = (x,)
         out._requires_grad = True
         out.grad_fn = fn

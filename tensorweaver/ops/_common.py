@@ -46,6 +46,9 @@ class Cast(Function):
     def backward(self, gy):
         return (cast(gy, self.src),)
 
+    def backward_array(self, xp, gy):
+        return (xp.astype(gy, self.inputs[0]._data.dtype),)
+
 
 def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
     """``x`` as dtype ``d`` (x itself when it already is)."""
@@ -71,6 +74,8 @@ def as_operand(x: Tensor, c):
     the CPU. A Python scalar never promotes ``x`` within its kind: float32 * 2.0 stays float32.
     """
     t = type(c)
+    if t is float and x._backend.from_native[x._data.dtype].kind in "fc":  # the common case
+        return x, c, None
     rank = _SCALAR_RANK.get(t)
     if rank is None:
         if hasattr(c, "item") and getattr(c, "ndim", None) == 0 and not isinstance(c, Tensor):

@@ -8,7 +8,7 @@ import math
 
 from .. import _dtypes
 from ._common import Function, Tensor, apply1, apply2, apply_n, as_operand, cast, kind, output_tensor, promote
-from .reduce import sum_to
+from .reduce import sum_to, sum_to_array
 
 __all__ = [
     "add",
@@ -88,6 +88,13 @@ class Add(Function):
             sum_to(gy, y._data.shape) if y._requires_grad else None,
         )
 
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        return (
+            sum_to_array(xp, gy, x._data.shape) if x._requires_grad else None,
+            sum_to_array(xp, gy, y._data.shape) if y._requires_grad else None,
+        )
+
 
 class Sub(Function):
     __slots__ = ()
@@ -100,6 +107,13 @@ class Sub(Function):
         return (
             sum_to(gy, x._data.shape) if x._requires_grad else None,
             sum_to(-gy, y._data.shape) if y._requires_grad else None,
+        )
+
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        return (
+            sum_to_array(xp, gy, x._data.shape) if x._requires_grad else None,
+            sum_to_array(xp, -gy, y._data.shape) if y._requires_grad else None,
         )
 
 
@@ -116,6 +130,14 @@ class Mul(Function):
             sum_to(gy * x, y._data.shape) if y._requires_grad else None,
         )
 
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        a, b = x._data, y._data
+        return (
+            sum_to_array(xp, gy * b, a.shape) if x._requires_grad else None,
+            sum_to_array(xp, gy * a, b.shape) if y._requires_grad else None,
+        )
+
 
 class Div(Function):
     __slots__ = ()
@@ -129,6 +151,15 @@ class Div(Function):
         return (
             sum_to(gx, x._data.shape) if x._requires_grad else None,
             sum_to(-gx * x / y, y._data.shape) if y._requires_grad else None,
+        )
+
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        a, b = x._data, y._data
+        gx = gy / b
+        return (
+            sum_to_array(xp, gx, a.shape) if x._requires_grad else None,
+            sum_to_array(xp, -gx * a / b, b.shape) if y._requires_grad else None,
         )
 
 
@@ -162,6 +193,9 @@ class AddScalar(_ScalarOp):
     def backward(self, gy):
         return (gy,)
 
+    def backward_array(self, xp, gy):
+        return (gy,)
+
 
 class RSubScalar(_ScalarOp):  # c - x
     __slots__ = ()
@@ -170,6 +204,9 @@ class RSubScalar(_ScalarOp):  # c - x
         return self.c - x
 
     def backward(self, gy):
+        return (-gy,)
+
+    def backward_array(self, xp, gy):
         return (-gy,)
 
 
@@ -182,6 +219,9 @@ class MulScalar(_ScalarOp):
     def backward(self, gy):
         return (gy * self.c,)
 
+    def backward_array(self, xp, gy):
+        return (gy * self.c,)
+
 
 class DivScalar(_ScalarOp):
     __slots__ = ()
@@ -190,6 +230,9 @@ class DivScalar(_ScalarOp):
         return x / self.c
 
     def backward(self, gy):
+        return (gy / self.c,)
+
+    def backward_array(self, xp, gy):
         return (gy / self.c,)
 
 
@@ -212,6 +255,13 @@ class PowScalar(_ScalarOp):  # x ** c
 
     def backward(self, gy):
         (x,) = self.inputs
+        c = self.c
+        if c == 2:
+            return (gy * (x * 2),)
+        return (gy * (x ** (c - 1) * c),)
+
+    def backward_array(self, xp, gy):
+        x = self.inputs[0]._data
         c = self.c
         if c == 2:
             return (gy * (x * 2),)
@@ -242,6 +292,9 @@ class Neg(Function):
     def backward(self, gy):
         return (-gy,)
 
+    def backward_array(self, xp, gy):
+        return (-gy,)
+
 
 class Exp(Function):
     __slots__ = ("y",)
@@ -252,6 +305,9 @@ class Exp(Function):
 
     def backward(self, gy):
         return (gy * output_tensor(self, self.y),)
+
+    def backward_array(self, xp, gy):
+        return (gy * self.y,)
 
     def release(self) -> None:
         self.inputs = self.y = None
@@ -265,6 +321,9 @@ class Log(Function):
 
     def backward(self, gy):
         return (gy / self.inputs[0],)
+
+    def backward_array(self, xp, gy):
+        return (gy / self.inputs[0]._data,)
 
 
 def _const(like: Tensor, arr) -> Tensor:
@@ -377,6 +436,14 @@ class LeakyRelu(Function):
         if self.slope != 0:
             m = m * (1 - self.slope) + self.slope
         return (gy * _const(x, m),)
+
+    def backward_array(self, xp, gy):
+        a = self.inputs[0]._data
+        if self.slope != 0:
+            return None
+        m = xp.astype(a > 0, gy.dtype)
+        m *= gy
+        return (m,)
 
 
 class Log1p(Function):
@@ -574,6 +641,8 @@ def _float_input(x: Tensor) -> Tensor:
 
 
 def _binary(cls, scalar_cls, x: Tensor, y):
+    if type(y) is Tensor and y._backend is x._backend and x._data.dtype == y._data.dtype:
+        return apply2(cls(), x, y)
     if isinstance(y, Tensor):
         if x._backend is y._backend and x._data.dtype != y._data.dtype:  # else apply2 names both devices
             x, y = promote(x, y)

@@ -33,6 +33,19 @@ class MatMul(Function):
         gyy = reshape(sum_to(mT_(X) @ G, Y._data.shape), ys) if y._requires_grad else None
         return gx, gyy
 
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        a, b = x._data, y._data
+        if a.ndim != 2 or b.ndim != 2:
+            return None
+        transposed = x._backend.is_transposed
+        gx = gyy = None
+        if x._requires_grad:
+            gx = (b @ gy.T).T if transposed(a) else gy @ b.T
+        if y._requires_grad:
+            gyy = (gy.T @ a).T if transposed(b) else a.T @ gy
+        return gx, gyy
+
 
 def matmul(x: Tensor, other: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics; a shape mismatch names both shapes."""

@@ -52,9 +52,15 @@ class Sum(Function):
 
     def backward(self, gy):
         shape = self.inputs[0]._data.shape
-        if not self.keepdims:
+        if not self.keepdims and gy._data.ndim:
             gy = gy.reshape(_kept_shape(shape, self.axes))
         return (broadcast_to(gy, shape),)
+
+    def backward_array(self, xp, gy):
+        shape = self.inputs[0]._data.shape
+        if not self.keepdims and gy.ndim:
+            gy = xp.reshape(gy, _kept_shape(shape, self.axes))
+        return (xp.broadcast_to(gy, shape),)
 
 
 class Mean(Sum):
@@ -74,6 +80,9 @@ class Mean(Sum):
     def backward(self, gy):
         return super().backward(gy / self.n)
 
+    def backward_array(self, xp, gy):
+        return super().backward_array(xp, gy / self.n)
+
 
 class SumTo(Function):
     """Sum ``x`` down to a shape it was broadcast from: the gradient of broadcasting."""
@@ -84,14 +93,13 @@ class SumTo(Function):
         self.shape = shape
 
     def forward(self, xp, x):
-        shape = self.shape
-        lead = x.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
-        y = xp.sum(x, axis=axes, keepdims=True) if axes else x
-        return xp.reshape(y, shape) if lead else y
+        return sum_to_array(xp, x, self.shape)
 
     def backward(self, gy):
         return (broadcast_to(gy, self.inputs[0]._data.shape),)
+
+    def backward_array(self, xp, gy):
+        return (xp.broadcast_to(gy, self.inputs[0]._data.shape),)
 
 
 class BroadcastTo(Function):
@@ -105,6 +113,24 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return (sum_to(gy, self.inputs[0]._data.shape),)
+
+    def backward_array(self, xp, gy):
+        return (sum_to_array(xp, gy, self.inputs[0]._data.shape),)
+
+
+def sum_to_array(xp, x, shape):
+    """Sum the array ``x`` down to ``shape``, a shape it was broadcast from (``x`` if it has it)."""
+    xs = x.shape
+    if xs == shape:
+        return x
+    k = len(shape)
+    lead = len(xs) - k
+    axes = tuple(range(lead))
+    for i in range(k):
+        if shape[i] == 1 and xs[lead + i] != 1:
+            axes += (lead + i,)
+    y = xp.sum(x, axis=axes, keepdims=True) if axes else x
+    return xp.reshape(y, shape) if lead else y
 
 
 def sum_to(x: Tensor, shape) -> Tensor:

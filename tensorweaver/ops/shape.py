@@ -52,6 +52,9 @@ class Reshape(Function):
     def backward(self, gy):
         return (reshape(gy, self.inputs[0]._data.shape),)
 
+    def backward_array(self, xp, gy):
+        return (xp.reshape(gy, self.inputs[0]._data.shape),)
+
 
 class Permute(Function):
     __slots__ = ("axes",)
@@ -62,11 +65,17 @@ class Permute(Function):
     def forward(self, xp, x):
         return xp.permute_dims(x, self.axes)
 
-    def backward(self, gy):
+    def _inverse(self) -> tuple:
         inverse = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inverse[a] = i
-        return (permute(gy, tuple(inverse)),)
+        return tuple(inverse)
+
+    def backward(self, gy):
+        return (permute(gy, self._inverse()),)
+
+    def backward_array(self, xp, gy):
+        return (xp.permute_dims(gy, self._inverse()),)
 
 
 def _resolve_shape(shape, numel: int, old, op: str = "reshape") -> tuple:
