@@ -357,9 +357,7 @@ class Tensor:
         if dtype is not None:
             out = _ops.astype(out, _dtypes.to_dtype(dtype))
         if copy and out is self:
-            if self._requires_grad and _grad_state.enabled:
-                raise NotImplementedError("to(copy=True) of a tensor that requires grad needs clone(), not there yet")
-            out = Tensor._wrap(self._backend.xp.asarray(self._data, copy=True), self._backend)
+            out = _ops.clone(self)
         return out
 
     def cpu(self) -> Tensor:

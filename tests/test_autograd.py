@@ -355,3 +355,64 @@ def test_textbook_loop_single_output_formula(device):
         b.data -= 0.1 * b.grad
         w.grad = None
         b.grad = None
+
+
+# -- the engine's two paths ------------------------------------------------------------------------
+def test_check_op_catches_a_wrong_array_path_and_a_wrong_tensor_path(monkeypatch):
+    from helpers import check_op
+
+    from tensorweaver.ops import elementwise
+
+    def wrong_array(self, xp, gy):
+        x, y = self.inputs
+        return (gy * y._data * 2, gy * x._data)
+
+    with monkeypatch.context() as m:
+        m.setattr(elementwise.Mul, "backward_array", wrong_array)
+        with pytest.raises(AssertionError, match="grad 0"):
+            check_op(lambda a, b: a * b, np.multiply, [((3,), (3,))], "cpu")
+
+    def wrong_tensor(self, gy):
+        x, y = self.inputs
+        return (gy * y * 2, gy * x)
+
+    with monkeypatch.context() as m:
+        m.setattr(elementwise.Mul, "backward", wrong_tensor)
+        with pytest.raises(AssertionError, match="graph grad 0"):
+            check_op(lambda a, b: a * b, np.multiply, [((3,), (3,))], "cpu")
+
+
+def test_weight_gradient_of_x_at_w_transposed_arrives_in_w_layout(device):
+    x = tw.tensor(np.random.default_rng(0).normal(size=(5, 4)), device=device)
+    w = tw.tensor(np.random.default_rng(1).normal(size=(3, 4)), device=device, requires_grad=True)
+    b = tw.zeros(3, dtype=tw.float64, device=device, requires_grad=True)
+    (x @ w.T + b).sum().backward()
+    expected = np.ones((5, 3)).T @ x.numpy()
+    np.testing.assert_allclose(w.grad.numpy(), expected)
+    if device == "cpu":
+        assert w.grad.array.flags.c_contiguous
+    w.grad.zero_()  # writable, and shared with nothing
+    assert b.grad.tolist() == [5.0, 5.0, 5.0]
+
+
+def test_leaf_gradients_are_never_aliased_under_create_graph(device):
+    a = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tw.tensor([3.0, 4.0], device=device, requires_grad=True)
+    (a + b).sum().backward(create_graph=True)
+    assert a.grad is not b.grad
+    with tw.no_grad():
+        a.grad.zero_()
+    assert b.grad.tolist() == [1.0, 1.0]
+
+
+def test_array_path_and_tensor_path_agree_on_a_textbook_step(device):
+    x = tw.tensor([[0.0], [20.0], [40.0]], device=device)
+    y = tw.tensor([[32.0], [68.0], [104.0]], device=device)
+    w = tw.tensor(np.array([[0.5]]), device=device, requires_grad=True)
+    b = tw.tensor(np.array([0.1]), device=device, requires_grad=True)
+    loss = ((x @ w.T + b - y) ** 2).mean()
+    gw, gb = tw.autograd.grad(loss, (w, b), create_graph=True)
+    loss2 = ((x @ w.T + b - y) ** 2).mean()
+    loss2.backward()
+    np.testing.assert_allclose(w.grad.numpy(), gw.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), gb.detach().numpy(), rtol=1e-12)

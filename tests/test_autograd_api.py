@@ -96,6 +96,7 @@ SECOND_ORDER = {
     "pow": [(lambda a, b: a**b, s, _POS) for s in _BINARY]
     + [(lambda a, c=c: a**c, [(2, 3)], _POS) for c in (2, 3, 0.5, -1.5)],
     "neg": [(lambda a: -a, [(2, 3)], {})],
+    "clone": [(lambda a: tw.clone(a) * a, [(2, 3)], {})],
     "exp": [(tw.exp, [(2, 3)], {})],
     "log": [(tw.log, [(2, 3)], _POS)],
     "abs": [(lambda a: tw.abs(a), [(2, 3)], {})],

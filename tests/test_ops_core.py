@@ -106,3 +106,16 @@ def test_broadcast_error_names_both_shapes(device):
     a, b = tw.ones(3, device=device), tw.ones(4, device=device)
     with pytest.raises(ValueError, match=r"\(3,\) and \(4,\)"):
         a + b
+
+
+def test_clone(device):
+    check_op(lambda a: tw.clone(a) * 2.0, lambda a: a * 2.0, [((3, 4),), ((),)], device)
+    a = tw.tensor([1.0, 2.0], device=device)
+    c = a.clone()
+    c[0] = 5.0
+    assert a.tolist() == [1.0, 2.0] and c.tolist() == [5.0, 2.0]
+
+
+def test_unsigned_minus_python_int(device):
+    u = tw.tensor([5, 6], dtype=tw.uint8, device=device)
+    assert (u - 2).tolist() == [3, 4] and (u - 2).dtype == tw.uint8

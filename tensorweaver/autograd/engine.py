@@ -238,7 +238,7 @@ def _on_output_grad(t, gy, capture, create_graph, handed):
         gy = _run_hooks(t._hooks, gy)
     if t._retains_grad and capture is None:
         # NOTE: a copy, since gy goes on down the graph; under create_graph it keeps its graph.
-        g = gy if create_graph else _owned(gy, handed)
+        g = _owned(gy, handed)
         t._grad = g if t._grad is None else t._grad + gy
     return gy
 
@@ -254,7 +254,7 @@ def _deliver(x, g, capture, create_graph, handed) -> None:
         return
     old = x._grad
     if old is None:
-        x._grad = g if create_graph else _owned(g, handed)
+        x._grad = _owned(g, handed)
     else:
         x._grad = old + g
 
@@ -273,7 +273,10 @@ def _owned(g, handed: set):
     b = g._backend
     data = g._data
     if id(data) in handed or not b.owns(data):
-        data = b.xp.asarray(data, copy=True)
-        g = type(g)._wrap(data, b)
+        if g._requires_grad:  # under create_graph: a copy that keeps the graph
+            g = g.clone()
+        else:
+            g = type(g)._wrap(b.xp.asarray(data, copy=True), b)
+        data = g._data
     handed.add(id(data))
     return g

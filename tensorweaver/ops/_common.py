@@ -61,6 +61,11 @@ def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
 
 def promote(x: Tensor, y: Tensor):
     """Cast two tensors to their common dtype (array-API rules within a kind, PyTorch across)."""
+    if x._backend is not y._backend:
+        raise RuntimeError(
+            f"expected all tensors to be on the same device, but found at least two devices, "
+            f"{x._backend.device} and {y._backend.device}"
+        )
     fn = x._backend.from_native
     d = _dtypes.promote_types(fn[x._data.dtype], fn[y._data.dtype])
     return cast(x, d), cast(y, d)
@@ -99,8 +104,10 @@ def as_operand(x: Tensor, c):
             x = cast(x, _dtypes.get_default_dtype())
         elif t is int:
             x = cast(x, _dtypes.int64)
-        elif t is complex:
-            x = cast(x, _dtypes.complex128 if _dtypes.get_default_dtype() is _dtypes.float64 else _dtypes.complex64)
+        elif t is complex:  # PyTorch: float64 -> complex128, else the default dtype's complex
+            d = x._backend.from_native[x._data.dtype]
+            wide = d is _dtypes.float64 or _dtypes.get_default_dtype() is _dtypes.float64
+            x = cast(x, _dtypes.complex128 if wide else _dtypes.complex64)
     return x, c, None
 
 

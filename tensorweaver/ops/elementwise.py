@@ -12,6 +12,7 @@ from .reduce import sum_to, sum_to_array
 
 __all__ = [
     "add",
+    "clone",
     "sub",
     "mul",
     "div",
@@ -195,6 +196,39 @@ class AddScalar(_ScalarOp):
 
     def backward_array(self, xp, gy):
         return (gy,)
+
+
+class SubScalar(_ScalarOp):  # x - c (not x + (-c): -c may not fit an unsigned dtype)
+    __slots__ = ()
+
+    def forward(self, xp, x):
+        return x - self.c
+
+    def backward(self, gy):
+        return (gy,)
+
+    def backward_array(self, xp, gy):
+        return (gy,)
+
+
+class Clone(Function):
+    """A copy with its own memory; the gradient passes through."""
+
+    __slots__ = ()
+
+    def forward(self, xp, x):
+        return xp.asarray(x, copy=True)
+
+    def backward(self, gy):
+        return (gy,)
+
+    def backward_array(self, xp, gy):
+        return (gy,)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy of ``x`` with its own memory, in the graph (the gradient flows back to ``x``)."""
+    return apply1(Clone(), x)
 
 
 class RSubScalar(_ScalarOp):  # c - x
@@ -678,7 +712,7 @@ def sub(x, other, *, alpha=1):
     x, c, t = as_operand(x, other)
     if t is not None:
         return _binary(Sub, None, x, t)
-    return apply1(AddScalar(-c), x)
+    return apply1(SubScalar(c), x)
 
 
 def rsub(x: Tensor, other):
@@ -1116,6 +1150,7 @@ def _reflected(fn):
 
 
 TENSOR_METHODS = {
+    "clone": clone,
     "add": add,
     "sub": sub,
     "mul": mul,
