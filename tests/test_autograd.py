@@ -360,7 +360,6 @@ def test_textbook_loop_single_output_formula(device):
 # -- the engine's two paths ------------------------------------------------------------------------
 def test_check_op_catches_a_wrong_array_path_and_a_wrong_tensor_path(monkeypatch):
     from helpers import check_op
-
     from tensorweaver.ops import elementwise
 
     def wrong_array(self, xp, gy):
