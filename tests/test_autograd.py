@@ -415,3 +415,18 @@ def test_array_path_and_tensor_path_agree_on_a_textbook_step(device):
     loss2.backward()
     np.testing.assert_allclose(w.grad.numpy(), gw.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(b.grad.numpy(), gb.detach().numpy(), rtol=1e-12)
+
+
+def test_graph_keeps_no_values_that_backward_does_not_read():
+    import weakref
+
+    x = tw.tensor(np.ones((4, 3)))
+    w = tw.tensor(np.ones((2, 3)), requires_grad=True)
+    b = tw.zeros(2, dtype=tw.float64, requires_grad=True)
+    z = x @ w.T
+    ref = weakref.ref(z.array)  # the matmul's output: the add's backward needs only its shape
+    h = tw.relu(z + b)  # relu keeps a bool mask, not its input
+    del z
+    assert ref() is None
+    h.sum().backward()
+    assert w.grad.tolist() == [[4.0, 4.0, 4.0]] * 2 and b.grad.tolist() == [4.0, 4.0]

@@ -26,11 +26,19 @@ class Function:
     #: None falls back to ``backward`` for cases it does not cover. Tests run both paths on every op.
     backward_array = None
 
+    #: False for ops whose backward reads only their inputs' shapes and dtypes (add, sub, reshape,
+    #: ...): the graph then keeps, for each non-leaf input, an edge without its values, so that
+    #: intermediate arrays are freed as soon as the forward is done with them.
+    keeps_inputs = True
+
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         # A subclass that redefines backward must not inherit its base's array path.
         if "backward" in cls.__dict__ and "backward_array" not in cls.__dict__:
             cls.backward_array = None
+        # ... nor assume, with it, that its inputs' values are not needed.
+        if "backward" in cls.__dict__ and "keeps_inputs" not in cls.__dict__:
+            cls.keeps_inputs = True
 
     def forward(self, xp, *arrays):
         """The output array, computed with the array-API namespace ``xp`` only."""
@@ -83,6 +91,26 @@ def set_tensor_factory(wrap) -> None:
     _wrap = wrap
 
 
+class _ShapeOnly:
+    """What an edge keeps of a tensor's array: its shape and dtype, not its memory."""
+
+    __slots__ = ("shape", "dtype", "ndim")
+
+    def __init__(self, a) -> None:
+        self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
+
+
+def _edge(x):
+    """``x`` for a leaf (its .grad is set through it); for a non-leaf, a stand-in with the same
+    ``grad_fn`` and shape, holding no array."""
+    if x.grad_fn is None:
+        return x
+    e = _wrap(_ShapeOnly(x._data), x._backend)
+    e._requires_grad = True
+    e.grad_fn = x.grad_fn
+    return e
+
+
 def apply1(fn: Function, x):
     """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
     b = x._backend
@@ -90,7 +118,7 @@ def apply1(fn: Function, x):
     if x._requires_grad and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
-        fn.inputs = (x,)
+        fn.inputs = (x,) if fn.keeps_inputs else (_edge(x),)
         if state.anomaly:
             _record_creation(fn)
     return out
@@ -109,7 +137,7 @@ def apply2(fn: Function, x, y):
     if (x._requires_grad or y._requires_grad) and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
-        fn.inputs = (x, y)
+        fn.inputs = (x, y) if fn.keeps_inputs else (_edge(x), _edge(y))
         if state.anomaly:
             _record_creation(fn)
     return out

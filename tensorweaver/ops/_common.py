@@ -36,6 +36,7 @@ class Cast(Function):
     """Change dtype; the gradient is cast back to the input's dtype."""
 
     __slots__ = ("dtype", "src")
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, dtype, src) -> None:
         self.dtype, self.src = dtype, src

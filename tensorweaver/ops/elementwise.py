@@ -78,6 +78,7 @@ __all__ = [
 # -- tensor (op) tensor ---------------------------------------------------------------------------
 class Add(Function):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x, y):
         return x + y
@@ -99,6 +100,7 @@ class Add(Function):
 
 class Sub(Function):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x, y):
         return x - y
@@ -187,6 +189,7 @@ class _ScalarOp(Function):
 
 class AddScalar(_ScalarOp):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return x + self.c
@@ -200,6 +203,7 @@ class AddScalar(_ScalarOp):
 
 class SubScalar(_ScalarOp):  # x - c (not x + (-c): -c may not fit an unsigned dtype)
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return x - self.c
@@ -215,6 +219,7 @@ class Clone(Function):
     """A copy with its own memory; the gradient passes through."""
 
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return xp.asarray(x, copy=True)
@@ -233,6 +238,7 @@ def clone(x: Tensor) -> Tensor:
 
 class RSubScalar(_ScalarOp):  # c - x
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return self.c - x
@@ -246,6 +252,7 @@ class RSubScalar(_ScalarOp):  # c - x
 
 class MulScalar(_ScalarOp):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return x * self.c
@@ -259,6 +266,7 @@ class MulScalar(_ScalarOp):
 
 class DivScalar(_ScalarOp):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return x / self.c
@@ -319,6 +327,7 @@ class RPowScalar(_ScalarOp):  # c ** x
 # -- unary -------------------------------------------------------------------------------------
 class Neg(Function):
     __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return -x
@@ -332,6 +341,7 @@ class Neg(Function):
 
 class Exp(Function):
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         self.y = y = xp.exp(x)
@@ -451,33 +461,42 @@ class Sigmoid(Function):
 
 
 class LeakyRelu(Function):
-    """``x`` where ``x > 0``, else ``slope * x`` (relu: slope 0); the derivative at 0 is ``slope``."""
+    """``x`` where ``x > 0``, else ``slope * x`` (relu: slope 0); the derivative at 0 is ``slope``.
 
-    __slots__ = ("slope",)
+    Saves the mask ``x > 0`` (a bool per element), not ``x``: the graph holds a quarter of the
+    memory of a float32 activation.
+    """
+
+    __slots__ = ("slope", "mask")
+    keeps_inputs = False
 
     def __init__(self, slope) -> None:
         self.slope = slope
 
     def forward(self, xp, x):
-        if self.slope == 0:
-            return xp.maximum(x, xp.zeros_like(x))  # maximum keeps NaN (where(x > 0, ...) would not)
-        return xp.where(x > 0, x, x * self.slope)
+        self.mask = m = x > 0
+        if self.slope == 0:  # maximum keeps NaN (where(m, ...) would not); a 0-d zero costs no memory
+            return xp.maximum(x, xp.zeros((), dtype=x.dtype, device=x.device))
+        return xp.where(m, x, x * self.slope)
+
+    def _derivative(self, xp, dtype):
+        m = xp.astype(self.mask, dtype)
+        if self.slope != 0:
+            m *= 1 - self.slope
+            m += self.slope
+        return m
 
     def backward(self, gy):
-        (x,) = self.inputs
-        a = x._data
-        m = x._backend.xp.astype(a > 0, a.dtype)
-        if self.slope != 0:
-            m = m * (1 - self.slope) + self.slope
-        return (gy * _const(x, m),)
+        x = self.inputs[0]
+        return (gy * _const(x, self._derivative(x._backend.xp, gy._data.dtype)),)
 
     def backward_array(self, xp, gy):
-        a = self.inputs[0]._data
-        if self.slope != 0:
-            return None
-        m = xp.astype(a > 0, gy.dtype)
+        m = self._derivative(xp, gy.dtype)
         m *= gy
         return (m,)
+
+    def release(self) -> None:
+        self.inputs = self.mask = None
 
 
 class Log1p(Function):

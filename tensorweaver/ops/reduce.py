@@ -43,6 +43,7 @@ def _kept_shape(shape, axes) -> tuple:
 
 class Sum(Function):
     __slots__ = ("axes", "keepdims")
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, axes, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims
@@ -65,6 +66,7 @@ class Sum(Function):
 
 class Mean(Sum):
     __slots__ = ("n",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         n = 1
@@ -88,6 +90,7 @@ class SumTo(Function):
     """Sum ``x`` down to a shape it was broadcast from: the gradient of broadcasting."""
 
     __slots__ = ("shape",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, shape) -> None:
         self.shape = shape
@@ -104,6 +107,7 @@ class SumTo(Function):
 
 class BroadcastTo(Function):
     __slots__ = ("shape",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, shape) -> None:
         self.shape = shape

@@ -42,6 +42,7 @@ def _prod(shape) -> int:
 
 class Reshape(Function):
     __slots__ = ("shape",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, shape) -> None:
         self.shape = shape
@@ -58,6 +59,7 @@ class Reshape(Function):
 
 class Permute(Function):
     __slots__ = ("axes",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, axes) -> None:
         self.axes = axes
