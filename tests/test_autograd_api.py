@@ -862,6 +862,23 @@ def test_hook_on_a_dropped_intermediate_still_runs(device):
     np.testing.assert_allclose(seen[0], [3.0, 4.0])
     np.testing.assert_allclose(to_numpy(x.grad), [60.0, 80.0])
 
+    def forward_shape_only(x):  # consumed only by ops whose graph keeps no values (+, sum)
+        h = x * 2.0
+        h.register_hook(lambda g: seen.append(to_numpy(g)) or g * 10.0)
+        r = x * 1.0
+        r.retain_grad()
+        return (h + w).sum() + r.sum(), r
+
+    x.grad = None
+    loss, r = forward_shape_only(x)
+    loss.backward()
+    assert len(seen) == 2
+    np.testing.assert_allclose(to_numpy(x.grad), [21.0, 21.0])
+    np.testing.assert_allclose(to_numpy(r.grad), [1.0, 1.0])
+    (g,) = grad(forward_shape_only(x)[0], x)
+    assert len(seen) == 3
+    np.testing.assert_allclose(to_numpy(g), [21.0, 21.0])
+
 
 def test_hooks_run_in_order_and_with_grad(device):
     x = t64([1.0], device, True)

@@ -101,9 +101,10 @@ class _ShapeOnly:
 
 
 def _edge(x):
-    """``x`` for a leaf (its .grad is set through it); for a non-leaf, a stand-in with the same
+    """``x`` for a leaf (its .grad is set through it) or a tensor with hooks or retain_grad (which
+    must live until backward reaches it); for another non-leaf, a stand-in with the same
     ``grad_fn`` and shape, holding no array."""
-    if x.grad_fn is None:
+    if x.grad_fn is None or x._hooks or x._retains_grad:
         return x
     e = _wrap(_ShapeOnly(x._data), x._backend)
     e._requires_grad = True
