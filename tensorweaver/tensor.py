@@ -238,17 +238,7 @@ class Tensor:
         unless ``retain_graph=True`` (default: ``create_graph``). With ``inputs`` (tensors), only
         their ``.grad`` receive a gradient.
         """
-        if not self._requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
-        if gradient is None:
-            if self.numel() != 1:
-                raise RuntimeError(
-                    f"grad can be implicitly created only for scalar outputs; this tensor has shape "
-                    f"{self.shape}: pass gradient= (a tensor of that shape)"
-                )
-            gradient = Tensor._wrap(self._backend.xp.ones_like(self._data), self._backend)
-        else:
-            gradient = _check_gradient(self, gradient)
+        (gradient,) = _autograd_api.make_grads((self,), (gradient,), arg="gradient=")
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:  # only these tensors' .grad receive their gradient
@@ -517,18 +507,6 @@ def _check_dim(dim: int, ndim: int) -> int:
             f"dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})"
         )
     return dim % max(ndim, 1)
-
-
-def _check_gradient(t: Tensor, g) -> Tensor:
-    if not isinstance(g, Tensor):
-        g = Tensor(g, dtype=t.dtype, device=t.device)
-    if g._backend is not t._backend:
-        raise RuntimeError(f"gradient is on device {g.device}, but the tensor is on {t.device}")
-    if g.shape != t.shape:
-        raise RuntimeError(f"gradient has shape {g.shape}, but the tensor has shape {t.shape}")
-    if g.dtype is not t.dtype:
-        g = g.to(t.dtype)
-    return g
 
 
 def _check_inplace(t: Tensor) -> None:

@@ -18,7 +18,7 @@ def _as_tuple(xs, what: str) -> tuple:
     return xs
 
 
-def _make_grads(outputs: tuple, grad_outputs) -> list:
+def make_grads(outputs: tuple, grad_outputs, arg: str = "grad_outputs") -> list:
     """One gradient per output: given (checked against its output) or ones for a one-element output."""
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
@@ -36,16 +36,16 @@ def _make_grads(outputs: tuple, grad_outputs) -> list:
             if o.numel() != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; output {i} has shape {o.shape}: "
-                    f"pass grad_outputs (a tensor of that shape)"
+                    f"pass {arg} (a tensor of that shape)"
                 )
             g = Tensor._wrap(o._backend.xp.ones_like(o._data), o._backend)
         else:
             if not isinstance(g, Tensor):
                 g = Tensor(g, dtype=o.dtype, device=o.device)
             if g._backend is not o._backend:
-                raise RuntimeError(f"grad_outputs[{i}] is on device {g.device}, but output {i} is on {o.device}")
+                raise RuntimeError(f"{arg.rstrip('=')}[{i}] is on device {g.device}, but output {i} is on {o.device}")
             if g.shape != o.shape:
-                raise RuntimeError(f"grad_outputs[{i}] has shape {g.shape}, but output {i} has shape {o.shape}")
+                raise RuntimeError(f"{arg.rstrip('=')}[{i}] has shape {g.shape}, but output {i} has shape {o.shape}")
             if g.dtype is not o.dtype:
                 g = g.to(o.dtype)
         grads.append(g)
@@ -74,7 +74,7 @@ def grad(
     for i, x in enumerate(inputs):
         if not x._requires_grad:
             raise RuntimeError(f"one of the differentiated Tensors (input {i}, shape {x.shape}) does not require grad")
-    grads = _make_grads(outputs, grad_outputs)
+    grads = make_grads(outputs, grad_outputs)
     if retain_graph is None:
         retain_graph = create_graph
     result = run_backward(outputs, grads, retain_graph, create_graph, inputs)
@@ -98,7 +98,7 @@ def backward(
     With ``inputs``, only those tensors' ``.grad`` (leaves or not) receive their gradient.
     """
     tensors = _as_tuple(tensors, "tensors")
-    grads = _make_grads(tensors, grad_tensors)
+    grads = make_grads(tensors, grad_tensors)
     if retain_graph is None:
         retain_graph = create_graph
     if inputs is None:

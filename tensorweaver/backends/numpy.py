@@ -6,6 +6,7 @@ from sys import getrefcount as _getrefcount
 
 import numpy as np
 
+from .. import _dtypes
 from ._numpy_namespace import namespace as xp_numpy
 from .base import Backend
 from .device import device as Device
@@ -13,22 +14,7 @@ from .device import device as Device
 __all__ = ["NumpyBackend", "SCALAR_TYPES"]
 
 #: NumPy's scalar types: what NumPy operators return for 0-d arrays (see ``Tensor._wrap``)
-SCALAR_TYPES = frozenset(
-    np.dtype(n).type
-    for n in (
-        "bool",
-        "int8",
-        "int16",
-        "int32",
-        "int64",
-        "uint8",
-        "float16",
-        "float32",
-        "float64",
-        "complex64",
-        "complex128",
-    )
-)
+SCALAR_TYPES = frozenset(np.dtype(d.name).type for d in _dtypes.ALL)
 
 
 class NumpyBackend(Backend):
