@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy as _copy
+import weakref
 
 from . import _dtypes
 from . import backends as _backends
@@ -482,8 +483,6 @@ def _rebuild(cls, host, device: str, requires_grad: bool, state) -> Tensor:
 
 
 def _weakref(t):
-    import weakref
-
     return weakref.ref(t)
 
 

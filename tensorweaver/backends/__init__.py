@@ -6,12 +6,14 @@ Only this package imports numpy, cupy or an array library; everything above it s
 from __future__ import annotations
 
 import array_api_compat
+import numpy as np
 
 from .. import _dtypes
 from . import base
-from .base import Backend, BackendUnavailable
+from .base import Backend, BackendUnavailable, host_array
 from .device import _known_types, device
 from .device import device as _Device
+from .generic import GenericBackend
 from .numpy import SCALAR_TYPES, NumpyBackend
 
 __all__ = [
@@ -41,7 +43,6 @@ def register_backend(name: str, namespace, device=None) -> device:
         tw.backends.register_backend("strict", xps, device=xps.Device("device1"))
         t = tw.tensor([1.0, 2.0], device="strict")
     """
-    from .generic import GenericBackend
 
     if not name.isidentifier() or name in ("cpu", "cuda"):
         raise ValueError(f"register_backend(): {name!r} must be a new identifier other than 'cpu'/'cuda'")
@@ -93,9 +94,6 @@ def get_backend(dev=None) -> Backend:
 def as_array(data, dtype=None, dev=None, copy: bool = True):
     """Turn user data into ``(array, backend)``: Python scalars and nested lists, NumPy arrays and
     scalars, or arrays of a backend library. Moving between host and device is counted."""
-    import numpy as np
-
-    from .base import host_array
 
     if isinstance(data, (np.ndarray, np.generic)) or not array_api_compat.is_array_api_obj(data):
         b = get_backend(dev)
@@ -154,15 +152,11 @@ def from_dlpack(obj):
 
 def host_ndarray(a):
     """A host value (NumPy array or NumPy scalar) as a NumPy ndarray, without copying."""
-    import numpy as np
-
     return np.asarray(a)
 
 
 def format_host_array(a) -> str:
     """The body of a tensor's repr, PyTorch style: ``[[1., 2.],\\n        [3., 4.]]``."""
-    import numpy as np
-
     a = np.asarray(a)
     fixed = a.dtype.kind in "fc" and a.size and not np.all(np.isfinite(a) & (a == np.round(a)))
     return np.array2string(
