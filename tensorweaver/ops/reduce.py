@@ -191,7 +191,7 @@ class Prod(Sum):
 def _prod_of_others(x: Tensor, axes) -> Tensor:
     """For each element, the product of the other elements of its reduced slice, without dividing by
     zero: ``p / x`` where the slice has no zero, the product of the non-zeros at a slice's only zero,
-    0 elsewhere. Written in Tensor ops (second derivatives are right except in slices with 2+ zeros)."""
+    0 elsewhere. Written in Tensor ops; NOTE: its second derivative is wrong in slices that hold a zero."""
     a, xp = x._data, x._backend.xp
     zero = a == 0
     zeros = xp.sum(xp.astype(zero, a.dtype), axis=axes, keepdims=True)
@@ -497,7 +497,4 @@ TENSOR_METHODS = {
     "all": all,
     "any": any,
     "broadcast_to": broadcast_to,
-    "expand": lambda self, *size: broadcast_to(
-        self, size[0] if len(size) == 1 and not isinstance(size[0], int) else size
-    ),
 }
