@@ -99,7 +99,7 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                 continue
             ref = getattr(fn, "out_ref", None)
             if ref is not None:
-                gy = _on_output_grad(ref(), gy, capture, create_graph, handed)
+                gy = _on_output_grad(ref(), gy, capture, handed)
             if capture is not None and fn in wanted_fns:
                 capture[id(wanted_fns[fn])] = gy
             if not run:
@@ -119,7 +119,7 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
             if not retain_graph:
                 fn.release()
         for x, g in leaves.values():
-            _deliver(x, g, capture, create_graph, handed)
+            _deliver(x, g, capture, handed)
     finally:
         state.enabled = prev
     if capture is not None:
@@ -173,7 +173,7 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
                 # (ToBackend) moves it in its own backward_array.
                 b = inputs[0]._backend
                 if alive and getattr(fn, "out_ref", None) is not None:
-                    gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, False, handed)._data
+                    gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, handed)._data
                 backward_array = fn.backward_array
                 gxs = None if backward_array is None else backward_array(b.xp, gy)
                 if gxs is None:
@@ -205,13 +205,9 @@ def _deliver_arrays(leaves: dict, handed: set) -> None:
     for x, g in leaves.values():
         b = x._backend
         if x._hooks or x._grad is not None:
-            _deliver(x, _wrap(g, b), None, False, handed)
+            _deliver(x, _wrap(g, b), None, handed)
             continue
-        # the common case, inlined: a leaf's first gradient, owned (see _owned)
-        if id(g) in handed or not b.owns(g):
-            g = b.xp.asarray(g, copy=True)
-        handed.add(id(g))
-        x._grad = _wrap(g, b)
+        x._grad = _wrap(_owned_array(g, b, handed), b)  # the common case: a leaf's first gradient
 
 
 def _add_leaf(leaves: dict, x, g) -> None:
@@ -230,7 +226,7 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _on_output_grad(t, gy, capture, create_graph, handed):
+def _on_output_grad(t, gy, capture, handed):
     """Hooks and ``retain_grad()`` of a non-leaf tensor, run when its gradient is complete."""
     if t is None:
         return gy
@@ -243,7 +239,7 @@ def _on_output_grad(t, gy, capture, create_graph, handed):
     return gy
 
 
-def _deliver(x, g, capture, create_graph, handed) -> None:
+def _deliver(x, g, capture, handed) -> None:
     """Hand a leaf its complete gradient: run its hooks, then accumulate into ``.grad`` (or capture it)."""
     if capture is not None and id(x) not in capture:
         return  # a leaf beside the path to grad()'s inputs: its hooks don't run
@@ -270,13 +266,19 @@ def _owned(g, handed: set):
     both inputs, reshape returns a view); a copy is made only when the array may be shared: it is
     a view, or it was already handed to another tensor in this backward call.
     """
-    b = g._backend
-    data = g._data
-    if id(data) in handed or not b.owns(data):
-        if g._requires_grad:  # under create_graph: a copy that keeps the graph
-            g = g.clone()
-        else:
-            g = type(g)._wrap(b.xp.asarray(data, copy=True), b)
+    if not g._requires_grad:
         data = g._data
-    handed.add(id(data))
+        owned = _owned_array(data, g._backend, handed)
+        return g if owned is data else _wrap(owned, g._backend)
+    if id(g._data) in handed or not g._backend.owns(g._data):
+        g = g.clone()  # under create_graph: a copy that keeps the graph
+    handed.add(id(g._data))
     return g
+
+
+def _owned_array(data, b, handed: set):
+    """``data``, or a copy of it where it may be shared (see ``_owned``); recorded in ``handed``."""
+    if id(data) in handed or not b.owns(data):
+        data = b.xp.asarray(data, copy=True)
+    handed.add(id(data))
+    return data
