@@ -430,3 +430,13 @@ def test_graph_keeps_no_values_that_backward_does_not_read():
     assert ref() is None
     h.sum().backward()
     assert w.grad.tolist() == [[4.0, 4.0, 4.0]] * 2 and b.grad.tolist() == [4.0, 4.0]
+
+
+def test_backward_inputs_never_alias_leaf_gradients_under_create_graph(device):
+    a = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = tw.tensor([3.0, 4.0], device=device, requires_grad=True)
+    (a + b).sum().backward(inputs=[a, b], create_graph=True)
+    assert a.grad is not b.grad
+    with tw.no_grad():
+        a.grad.zero_()
+    assert b.grad.tolist() == [1.0, 1.0]

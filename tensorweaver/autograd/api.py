@@ -108,4 +108,4 @@ def backward(
     handed: set = set()
     for x, g in zip(inputs, run_backward(tensors, grads, retain_graph, create_graph, inputs), strict=True):
         if g is not None:
-            x._grad = (g if create_graph else _owned(g, handed)) if x._grad is None else x._grad + g
+            x._grad = _owned(g, handed) if x._grad is None else x._grad + g
