@@ -191,6 +191,7 @@ class Function:
                 node = _CustomNode()
                 node.cls, node.ctx, node.arg_index, node.out_index = cls, ctx, arg_index, k
                 node.n_args, node.out_shapes, node.inputs = len(args), shapes, inputs
+                node.seq = _function.next_seq()
                 o._requires_grad, o.grad_fn = True, node
                 nodes[k] = node
                 if state.anomaly:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from heapq import heappop as _heappop
+from heapq import heappush as _heappush
+
 from . import anomaly as _anomaly
 from . import function as _fn
 from .grad_mode import state
@@ -132,67 +135,57 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
     backward is wanted, so gradients stay backend arrays and each function runs its
     ``backward_array`` where it has one (its Tensor ``backward`` under no_grad otherwise).
 
-    Order by dependency counting (Kahn): one walk counts each function's consumers, and a function
-    runs when all of them have run, so its gradient is complete.
+    Order by rank: a function runs when it has the highest ``seq`` of those a gradient has reached.
+    Every consumer of a function's output was recorded after it (ranks higher) and is reached
+    before it, so its gradient is complete when it runs; no walk of the graph is needed first.
     """
     handed = {id(grad._data)}  # arrays the caller owns or already given to a .grad (see _owned)
     leaves: dict = {}
-    fn0 = root.grad_fn
-    if fn0 is None:
+    fn = root.grad_fn
+    if fn is None:
         _add_leaf(leaves, root, grad._data)
         _deliver_arrays(leaves, handed)
         return
-    consumers = {fn0: 0}
-    stack = [fn0]
-    while stack:
-        inputs = stack.pop().inputs
-        if inputs is None:
-            raise RuntimeError(_FREED)
-        for x in inputs:
-            p = x.grad_fn
-            if p is not None:
-                n = consumers.get(p)
-                if n is None:
-                    consumers[p] = 1
-                    stack.append(p)
-                else:
-                    consumers[p] = n + 1
-    # NOTE: tensors with hooks or retain_grad() stay alive until their gradient is complete.
-    alive = [fn.out_ref() for fn in consumers if getattr(fn, "out_ref", None) is not None] if _fn.hooks_used else ()
-    pending = {fn0: grad._data}
-    ready = [fn0]
+    hooks = _fn.hooks_used
+    # NOTE: tensors with hooks or retain_grad() are held from the moment a gradient reaches their
+    # function until it has run: their consumers (the last owners) may be released before that.
+    alive = [fn.out_ref()] if hooks and getattr(fn, "out_ref", None) is not None else None
+    pending = {fn: grad._data}
+    heap = [(fn.seq, fn)]
     prev = state.enabled
     state.enabled = False
     try:
-        while ready:
-            fn = ready.pop()
-            gy = pending.pop(fn, None)
+        while heap:
+            fn = _heappop(heap)[1]
+            gy = pending.pop(fn)
             inputs = fn.inputs
-            if gy is not None:
-                # NOTE: gy lives on the backend of fn's inputs; the one op whose output is elsewhere
-                # (ToBackend) moves it in its own backward_array.
-                b = inputs[0]._backend
-                if alive and getattr(fn, "out_ref", None) is not None:
-                    gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, handed)._data
-                backward_array = fn.backward_array
-                gxs = None if backward_array is None else backward_array(b.xp, gy)
-                if gxs is None:
-                    gxs = [None if g is None else g._data for g in fn.backward(_wrap(gy, b))]
-            else:  # nothing reached this function: its inputs only learn that it ran
-                gxs = (None,) * len(inputs)
+            if inputs is None:
+                raise RuntimeError(_FREED)
+            # NOTE: gy lives on the backend of fn's inputs; the one op whose output is elsewhere
+            # (ToBackend) moves it in its own backward_array.
+            b = inputs[0]._backend
+            if alive is not None and getattr(fn, "out_ref", None) is not None:
+                gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, handed)._data
+            backward_array = fn.backward_array
+            gxs = None if backward_array is None else backward_array(b.xp, gy)
+            if gxs is None:
+                gxs = [None if g is None else g._data for g in fn.backward(_wrap(gy, b))]
             for x, gx in zip(inputs, gxs, strict=True):
+                if gx is None:
+                    continue
                 p = x.grad_fn
                 if p is None:
-                    if gx is not None and x._requires_grad:
+                    if x._requires_grad:
                         _add_leaf(leaves, x, gx)
-                    continue
-                if gx is not None:
-                    old = pending.get(p)
-                    pending[p] = gx if old is None else old + gx
-                n = consumers[p] - 1
-                consumers[p] = n
-                if n == 0:
-                    ready.append(p)
+                elif p in pending:
+                    pending[p] = pending[p] + gx
+                else:
+                    pending[p] = gx
+                    _heappush(heap, (p.seq, p))
+                    if hooks and getattr(p, "out_ref", None) is not None:
+                        if alive is None:
+                            alive = []
+                        alive.append(p.out_ref())
             if not retain_graph:
                 fn.release()
         gy = gxs = None  # NOTE: drop the last gradients, so that owns() sees their views' bases free

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+
 from .anomaly import record as _record_creation
 from .grad_mode import state
 
-__all__ = ["Function", "apply1", "apply2", "apply_n"]
+__all__ = ["Function", "apply1", "apply2", "apply_n", "next_seq"]
 
 
 class Function:
@@ -16,9 +18,11 @@ class Function:
     written in differentiable Tensor ops so that ``create_graph=True`` gives higher derivatives.
     Op parameters and values saved for backward are attributes of the instance; ``inputs`` holds
     the input tensors while the graph is alive and is set to None when the graph is freed.
+    ``seq`` is the node's rank, set when it is recorded (``next_seq()``): it decreases with every
+    recorded node, so a node always ranks below the nodes that consume its output.
     """
 
-    __slots__ = ("inputs", "out_ref", "__weakref__")
+    __slots__ = ("inputs", "out_ref", "seq", "__weakref__")
 
     #: Optional fast path, ``backward_array(self, xp, gy) -> tuple``: what ``backward`` computes, on
     #: backend arrays (``gy`` and the gradients are arrays, or None). The engine uses it when the
@@ -85,6 +89,11 @@ _wrap = None
 hooks_used = False
 
 
+#: The rank of the next recorded node (see Function.seq): 0, -1, -2, ... so that the engine's min-heap
+#: pops the most recently recorded node first.
+next_seq = itertools.count(0, -1).__next__
+
+
 def set_tensor_factory(wrap) -> None:
     """Bind Tensor._wrap (called once by tensorweaver.tensor)."""
     global _wrap
@@ -120,6 +129,7 @@ def apply1(fn: Function, x):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = (x,) if fn.keeps_inputs else (_edge(x),)
+        fn.seq = next_seq()
         if state.anomaly:
             _record_creation(fn)
     return out
@@ -139,6 +149,7 @@ def apply2(fn: Function, x, y):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = (x, y) if fn.keeps_inputs else (_edge(x), _edge(y))
+        fn.seq = next_seq()
         if state.anomaly:
             _record_creation(fn)
     return out
@@ -155,6 +166,7 @@ def apply_n(fn: Function, xs):
         out._requires_grad = True
         out.grad_fn = fn
         fn.inputs = tuple(xs)
+        fn.seq = next_seq()
         if state.anomaly:
             _record_creation(fn)
     return out

@@ -7,6 +7,7 @@ and the Tensor methods it provides in ``TENSOR_METHODS``.
 from __future__ import annotations
 
 from .. import _dtypes
+from ..autograd.function import next_seq
 from . import elementwise, indexing, linalg, nn, reduce, shape
 from ._common import Function, Tensor, cast, state
 from .elementwise import *  # noqa: F403
@@ -44,6 +45,7 @@ def to_backend(x: Tensor, b) -> Tensor:
         fn = ToBackend()
         fn.dst = b
         fn.inputs = (x,)
+        fn.seq = next_seq()
         out._requires_grad = True
         out.grad_fn = fn
     return out
