@@ -167,6 +167,23 @@ def test_cross_entropy_with_masked_classes(device):
     )
 
 
+@pytest.mark.parametrize("ignore_index", [-100, 0])
+def test_cross_entropy_ignored_target_picks_no_class(ignore_index, device):
+    # row 0 is ignored and its class 0 is masked out (-inf): it must add nothing, not nan (as in PyTorch)
+    x = tw.tensor([[-float("inf"), 1.0, 2.0], [0.5, 1.0, 0.0]], device=device, requires_grad=True)
+    target = ints([ignore_index, 1], device)
+    p = np.exp([0.5, 1.0, 0.0])
+    p /= p.sum()
+    for reduction, expected in (("mean", -np.log(p[1])), ("sum", -np.log(p[1])), ("none", [0.0, -np.log(p[1])])):
+        loss = F.cross_entropy(x, target, ignore_index=ignore_index, reduction=reduction)
+        np.testing.assert_allclose(to_numpy(loss), expected, rtol=1e-6)
+    loss = F.cross_entropy(x, target, ignore_index=ignore_index)
+    (graph_grad,) = tw.autograd.grad(loss, [x], create_graph=True)
+    loss.backward()
+    for g in (x.grad, graph_grad):
+        np.testing.assert_allclose(to_numpy(g), [[0, 0, 0], [p[0], p[1] - 1, p[2]]], rtol=1e-6, atol=1e-12)
+
+
 def test_loss_errors(device):
     x = tw.zeros(4, 3, device=device)
     with pytest.raises(ValueError, match="reduction"):
