@@ -128,6 +128,43 @@ def test_tensor_tensor_promotion(a, b, result, device):
         assert out.dtype is result and out.device == tw.device(device)
 
 
+@pytest.mark.parametrize("wide_grad", [True, False])
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+def test_mixed_float_ops_give_each_input_a_gradient_of_its_own_dtype(op, wide_grad, device):
+    # float32 data against float64 weights (the chapter's loop): the backend promotes the constant
+    # operand itself; the operand that requires grad still gets its gradient in its own dtype.
+    import operator
+
+    f = getattr(operator, op)
+    a = np.array([[1.5], [2.0], [0.5]])
+    w = np.array([0.75, 1.25])
+    x = tw.tensor(a.astype(np.float32), device=device, requires_grad=not wide_grad)
+    y = tw.tensor(w, device=device, requires_grad=wide_grad)
+    for out in (f(x, y), f(y, x)):
+        assert out.dtype is tw.float64 and out.device == tw.device(device)
+        out.sum().backward()
+    leaf, other = (y, x) if wide_grad else (x, y)
+    assert other.grad is None
+    assert leaf.grad.dtype is leaf.dtype and leaf.grad.device == tw.device(device)
+    # reference: float64 PyTorch-style gradients by central differences of the same expression
+    a32 = a.astype(np.float32).astype(np.float64)
+
+    def total(av, wv):
+        return f(av, wv).sum() + f(wv, av).sum()
+
+    eps = 1e-6
+    base = (a32, w)
+    k = 1 if wide_grad else 0
+    num = np.zeros_like(base[k])
+    for i in np.ndindex(num.shape):
+        hi = [v.copy() for v in base]
+        lo = [v.copy() for v in base]
+        hi[k][i] += eps
+        lo[k][i] -= eps
+        num[i] = (total(*hi) - total(*lo)) / (2 * eps)
+    np.testing.assert_allclose(leaf.grad.detach().numpy(), num, rtol=1e-4)
+
+
 def test_promote_types_matches_pytorch():
     torch = pytest.importorskip("torch")
     for a in tw._dtypes.ALL:
