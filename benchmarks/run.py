@@ -71,8 +71,15 @@ def _ratio_entry(t: W.Target, stats: dict) -> dict:
     }
 
 
+def _load() -> float | None:
+    """The 1-minute load average: other jobs on the machine skew timings (with BLAS on every core, a
+    load above the core count multiplied the MLP step's time by up to 15)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
 def run_workload(ctx: W.Context, name: str, make) -> dict:
     t0 = time.perf_counter()
+    load0 = _load()
     w = make(ctx)
     if w.impls:
         syncs = dict(_device_syncs(ctx, w.impls))
@@ -96,6 +103,7 @@ def run_workload(ctx: W.Context, name: str, make) -> dict:
         "checks": w.checks,
         "info": w.info,
         "seconds": time.perf_counter() - t0,
+        "load": [load0, _load()],
     }
 
 
@@ -214,7 +222,9 @@ def to_markdown(report: dict) -> str:
             )
     lines += ["", "## Workloads", ""]
     for w in report["workloads"]:
-        lines.append(f"- **{w['name']}**: {w['title']} ({w['seconds']:.1f} s)")
+        load = w.get("load") or [None, None]
+        during = "" if None in load else f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end"
+        lines.append(f"- **{w['name']}**: {w['title']} ({w['seconds']:.1f} s{during})")
         for k, v in w["info"].items():
             if k in ("peak", "traced", "flat"):
                 continue
