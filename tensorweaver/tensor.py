@@ -239,6 +239,11 @@ class Tensor:
         unless ``retain_graph=True`` (default: ``create_graph``). With ``inputs`` (tensors), only
         their ``.grad`` receive a gradient.
         """
+        if gradient is None and inputs is None and not create_graph and self._requires_grad:
+            d = self._data
+            if (d.ndim == 0 or self.numel() == 1) and not _grad_state.anomaly:  # a loss: the training step
+                _engine._run_arrays(self, self._backend.xp.ones_like(d), bool(retain_graph))
+                return
         (gradient,) = _autograd_api.make_grads((self,), (gradient,), arg="gradient=")
         if retain_graph is None:
             retain_graph = create_graph

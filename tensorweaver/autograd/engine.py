@@ -68,7 +68,7 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
     the functions leading to them run, and no ``.grad`` changes.
     """
     if not create_graph and inputs is None and len(roots) == 1 and not state.anomaly:
-        return _run_arrays(roots[0], grads[0], retain_graph)
+        return _run_arrays(roots[0], grads[0]._data, retain_graph)
     pending: dict = {}  # Function -> gradient of its output, complete once it is reached
     leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete, after the walk
     handed: set = {id(g._data) for g in grads}  # arrays the caller owns or given to a .grad (see _owned)
@@ -131,32 +131,34 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
 
 
 def _run_arrays(root, grad, retain_graph: bool) -> None:
-    """``backward()`` of one tensor without ``create_graph`` (every training step): no graph of the
-    backward is wanted, so gradients stay backend arrays and each function runs its
-    ``backward_array`` where it has one (its Tensor ``backward`` under no_grad otherwise).
+    """``backward()`` of one tensor without ``create_graph`` (every training step), from ``grad``, a
+    backend array the caller owns: no graph of the backward is wanted, so gradients stay backend
+    arrays and each function runs its ``backward_array`` where it has one (its Tensor ``backward``
+    under no_grad otherwise).
 
     Order by rank: a function runs when it has the highest ``seq`` of those a gradient has reached.
     Every consumer of a function's output was recorded after it (ranks higher) and is reached
     before it, so its gradient is complete when it runs; no walk of the graph is needed first.
     """
-    handed = {id(grad._data)}  # arrays the caller owns or already given to a .grad (see _owned)
-    leaves: dict = {}
+    handed = {id(grad)}  # arrays the caller owns or already given to a .grad (see _owned)
+    leaves: dict = {}  # id(leaf) -> [leaf, gradient]
     fn = root.grad_fn
     if fn is None:
-        _add_leaf(leaves, root, grad._data)
+        leaves[id(root)] = [root, grad]
         _deliver_arrays(leaves, handed)
         return
     hooks = _fn.hooks_used
     # NOTE: tensors with hooks or retain_grad() are held from the moment a gradient reaches their
     # function until it has run: their consumers (the last owners) may be released before that.
     alive = [fn.out_ref()] if hooks and getattr(fn, "out_ref", None) is not None else None
-    pending = {fn: grad._data}
+    pending = {fn: grad}
     heap = [(fn.seq, fn)]
+    heappop, heappush, base_release = _heappop, _heappush, _fn.Function.release
     prev = state.enabled
     state.enabled = False
     try:
         while heap:
-            fn = _heappop(heap)[1]
+            fn = heappop(heap)[1]
             gy = pending.pop(fn)
             inputs = fn.inputs
             if inputs is None:
@@ -176,18 +178,25 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
                 p = x.grad_fn
                 if p is None:
                     if x._requires_grad:
-                        _add_leaf(leaves, x, gx)
+                        entry = leaves.get(id(x))
+                        if entry is None:
+                            leaves[id(x)] = [x, gx]
+                        else:
+                            entry[1] = entry[1] + gx
                 elif p in pending:
                     pending[p] = pending[p] + gx
                 else:
                     pending[p] = gx
-                    _heappush(heap, (p.seq, p))
+                    heappush(heap, (p.seq, p))
                     if hooks and getattr(p, "out_ref", None) is not None:
                         if alive is None:
                             alive = []
                         alive.append(p.out_ref())
             if not retain_graph:
-                fn.release()
+                if type(fn).release is base_release:
+                    fn.inputs = None
+                else:
+                    fn.release()
         gy = gxs = None  # NOTE: drop the last gradients, so that owns() sees their views' bases free
         _deliver_arrays(leaves, handed)
     finally:
@@ -249,7 +258,7 @@ def _deliver(x, g, capture, handed) -> None:
 
 
 def _wrap(data, b):
-    return _fn._wrap(data, b)
+    return _fn._wrap(data, b)  # NOTE: bound when tensorweaver.tensor is imported (after this module)
 
 
 def _owned(g, handed: set):

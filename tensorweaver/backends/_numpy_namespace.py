@@ -51,6 +51,17 @@ def _astype(x, dtype, /, *, copy=True, device=None):
     return x.astype(dtype, copy=copy) if device is None else _np_astype(x, dtype, copy=copy, device=device)
 
 
+_np_ones_like = np.ones_like
+_np_array = np.array
+
+
+def _ones_like(x, /, *, dtype=None, device=None):
+    # np.ones_like is Python code (empty_like + copyto); the 0-d case (a loss) is one C call.
+    if x.ndim == 0 and device is None:
+        return _np_array(1, dtype=x.dtype if dtype is None else dtype)
+    return _np_ones_like(x, dtype=dtype, device=device)
+
+
 _np_broadcast_to = np.broadcast_to
 _np_empty = np.empty
 _SMALL = 4096  # elements: below this a filled copy is cheaper than NumPy's Python-level broadcast_to
@@ -79,6 +90,7 @@ def _make_namespace() -> types.ModuleType:
     ns.permute_dims = _permute_dims
     ns.astype = _astype
     ns.broadcast_to = _broadcast_to
+    ns.ones_like = _ones_like
     # NumPy's lazily loaded submodules (linalg, fft, ...) resolve on first use, as on numpy itself.
     ns.__getattr__ = lambda name: getattr(np, name)
     return ns

@@ -92,9 +92,11 @@ class Add(Function):
 
     def backward_array(self, xp, gy):
         x, y = self.inputs
+        shape = gy.shape
+        xs, ys = x._data.shape, y._data.shape
         return (
-            sum_to_array(xp, gy, x._data.shape) if x._requires_grad else None,
-            sum_to_array(xp, gy, y._data.shape) if y._requires_grad else None,
+            (gy if xs == shape else sum_to_array(xp, gy, xs)) if x._requires_grad else None,
+            (gy if ys == shape else sum_to_array(xp, gy, ys)) if y._requires_grad else None,
         )
 
 
@@ -114,8 +116,9 @@ class Sub(Function):
 
     def backward_array(self, xp, gy):
         x, y = self.inputs
+        xs = x._data.shape
         return (
-            sum_to_array(xp, gy, x._data.shape) if x._requires_grad else None,
+            (gy if xs == gy.shape else sum_to_array(xp, gy, xs)) if x._requires_grad else None,
             sum_to_array(xp, -gy, y._data.shape) if y._requires_grad else None,
         )
 

@@ -83,7 +83,11 @@ class Mean(Sum):
         return super().backward(gy / self.n)
 
     def backward_array(self, xp, gy):
-        return super().backward_array(xp, gy / self.n)
+        shape = self.inputs[0]._data.shape
+        gy = gy / self.n
+        if not self.keepdims and gy.ndim:
+            gy = xp.reshape(gy, _kept_shape(shape, self.axes))
+        return (xp.broadcast_to(gy, shape),)
 
 
 class SumTo(Function):
