@@ -165,6 +165,26 @@ def test_mixed_float_ops_give_each_input_a_gradient_of_its_own_dtype(op, wide_gr
     np.testing.assert_allclose(leaf.grad.detach().numpy(), num, rtol=1e-4)
 
 
+@pytest.mark.parametrize("wide_grad", [True, False])
+def test_mixed_float_matmul_gives_each_input_a_gradient_of_its_own_dtype(wide_grad, device):
+    a = np.array([[1.5, -2.0], [0.5, 3.0], [2.0, 1.0]])
+    w = np.array([[0.75, 1.25], [-0.5, 2.0]])
+    x = tw.tensor(a.astype(np.float32), device=device, requires_grad=not wide_grad)
+    y = tw.tensor(w, device=device, requires_grad=wide_grad)
+    out = x @ y.T
+    assert out.dtype is tw.float64 and out.device == tw.device(device)
+    ((out * out).sum() + (y @ x.T).sum()).backward()
+    a = a.astype(np.float32).astype(np.float64)
+    p = a @ w.T
+    if wide_grad:  # d/dw of sum((a w^T)^2) + sum(w a^T)
+        expected, leaf = 2 * p.T @ a + np.ones((2, 3)) @ a, y
+    else:
+        expected, leaf = 2 * p @ w + np.ones((3, 2)) @ w, x
+    assert leaf.grad.dtype is leaf.dtype and leaf.grad.device == tw.device(device)
+    assert (x if wide_grad else y).grad is None
+    np.testing.assert_allclose(leaf.grad.detach().numpy(), expected, rtol=1e-6)
+
+
 def test_promote_types_matches_pytorch():
     torch = pytest.importorskip("torch")
     for a in tw._dtypes.ALL:

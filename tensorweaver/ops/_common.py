@@ -17,6 +17,7 @@ __all__ = [
     "kind",
     "cast",
     "promote",
+    "promote_floats",
     "as_operand",
     "output_tensor",
     "normalize_dims",
@@ -70,6 +71,30 @@ def promote(x: Tensor, y: Tensor):
     fn = x._backend.from_native
     d = _dtypes.promote_types(fn[x._data.dtype], fn[y._data.dtype])
     return cast(x, d), cast(y, d)
+
+
+def promote_floats(x: Tensor, y: Tensor):
+    """Two real floating tensors of different dtypes, with only the ones that will be recorded
+    (require grad, grad mode on) cast to the wider dtype; None for other pairs (``promote``).
+
+    NOTE: the backend's own promotion of two real floating dtypes is the array API's (float32 with
+    float64 gives float64), the same as ``promote``; leaving it to the backend saves a Cast op and a
+    copy per constant operand (the chapter's float32 data against float64 weights, every step).
+    An operand that is recorded is still cast, so each input's gradient has its own dtype. (CuPy's
+    matmul promotes with numpy.promote_types and casts its operands itself, as its elementwise
+    kernels do.)
+    """
+    fn = x._backend.from_native
+    dx, dy = fn[x._data.dtype], fn[y._data.dtype]
+    if dx.kind != "f" or dy.kind != "f":
+        return None
+    d = dx if dx.itemsize > dy.itemsize else dy
+    if state.enabled:
+        if x._requires_grad and dx is not d:
+            x = cast(x, d)
+        if y._requires_grad and dy is not d:
+            y = cast(y, d)
+    return x, y
 
 
 def as_operand(x: Tensor, c):

@@ -7,7 +7,19 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, apply2, apply_n, as_operand, cast, kind, output_tensor, promote, state
+from ._common import (
+    Function,
+    Tensor,
+    apply1,
+    apply2,
+    apply_n,
+    as_operand,
+    cast,
+    kind,
+    output_tensor,
+    promote,
+    promote_floats,
+)
 from .reduce import sum_to, sum_to_array
 
 __all__ = [
@@ -701,34 +713,12 @@ def _binary(cls, scalar_cls, x: Tensor, y):
         return apply2(cls(), x, y)
     if isinstance(y, Tensor):
         if x._backend is y._backend and x._data.dtype != y._data.dtype:  # else apply2 names both devices
-            x, y = _promote_floats(x, y) or promote(x, y)
+            x, y = promote_floats(x, y) or promote(x, y)
         return apply2(cls(), x, y)
     x, c, t = as_operand(x, y)
     if t is not None:
         return _binary(cls, scalar_cls, x, t)
     return apply1(scalar_cls(c), x)
-
-
-def _promote_floats(x: Tensor, y: Tensor):
-    """Two real floating tensors of different dtypes, with only the ones that will be recorded
-    (require grad, grad mode on) cast to the wider dtype; None for other pairs (``promote``).
-
-    NOTE: the backend's own promotion of two real floating dtypes is the array API's (float32 with
-    float64 gives float64), the same as ``promote``; leaving it to the backend saves a Cast op and a
-    copy per constant operand (the chapter's float32 data against float64 weights, every step).
-    An operand that is recorded is still cast, so each input's gradient has its own dtype.
-    """
-    fn = x._backend.from_native
-    dx, dy = fn[x._data.dtype], fn[y._data.dtype]
-    if dx.kind != "f" or dy.kind != "f":
-        return None
-    d = dx if dx.itemsize > dy.itemsize else dy
-    if state.enabled:
-        if x._requires_grad and dx is not d:
-            x = cast(x, d)
-        if y._requires_grad and dy is not d:
-            y = cast(y, d)
-    return x, y
 
 
 def _lift(x, like: Tensor) -> Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import Function, Tensor, apply2, promote
+from ._common import Function, Tensor, apply2, promote, promote_floats
 from .reduce import sum_to
 from .shape import mT_, reshape
 
@@ -58,7 +58,7 @@ def matmul(x: Tensor, other: Tensor) -> Tensor:
     if xs[-1] != k:
         raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
     if x._backend is other._backend and x._data.dtype != other._data.dtype:  # else apply2 names both devices
-        x, other = promote(x, other)
+        x, other = promote_floats(x, other) or promote(x, other)
     return apply2(MatMul(), x, other)
 
 
