@@ -420,7 +420,10 @@ def test_array_path_and_tensor_path_agree_on_a_textbook_step(device):
 def test_graph_keeps_no_values_that_backward_does_not_read():
     import weakref
 
-    x = tw.tensor(np.ones((4, 3)))
+    from tensorweaver.autograd.function import EDGE_MIN_SIZE
+
+    n = EDGE_MIN_SIZE // 2  # z is (n, 2): as large as the smallest array an edge frees
+    x = tw.tensor(np.ones((n, 3)))
     w = tw.tensor(np.ones((2, 3)), requires_grad=True)
     b = tw.zeros(2, dtype=tw.float64, requires_grad=True)
     z = x @ w.T
@@ -429,7 +432,21 @@ def test_graph_keeps_no_values_that_backward_does_not_read():
     del z
     assert ref() is None
     h.sum().backward()
-    assert w.grad.tolist() == [[4.0, 4.0, 4.0]] * 2 and b.grad.tolist() == [4.0, 4.0]
+    assert w.grad.tolist() == [[float(n)] * 3] * 2 and b.grad.tolist() == [float(n)] * 2
+
+
+def test_graph_keeps_small_intermediates_whole():
+    # below EDGE_MIN_SIZE elements the graph keeps the tensor itself (an edge costs more than it frees)
+    import weakref
+
+    w = tw.tensor(np.ones((2, 3)), requires_grad=True)
+    z = tw.tensor(np.ones((4, 3))) @ w.T
+    ref = weakref.ref(z.array)
+    h = (z + 1.0).sum()
+    del z
+    assert ref() is not None
+    h.backward()
+    assert w.grad.tolist() == [[4.0, 4.0, 4.0]] * 2
 
 
 def test_backward_inputs_never_alias_leaf_gradients_under_create_graph(device):

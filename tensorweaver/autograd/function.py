@@ -109,11 +109,16 @@ class _ShapeOnly:
         self.shape, self.dtype, self.ndim = a.shape, a.dtype, a.ndim
 
 
+#: arrays below this many elements are kept by the graph as they are: the memory an edge would free
+#: is smaller than the cost of making it
+EDGE_MIN_SIZE = 4096
+
+
 def _edge(x):
-    """``x`` for a leaf (its .grad is set through it) or a tensor with hooks or retain_grad (which
-    must live until backward reaches it); for another non-leaf, a stand-in with the same
-    ``grad_fn`` and shape, holding no array."""
-    if x.grad_fn is None or x._hooks or x._retains_grad:
+    """``x`` for a leaf (its .grad is set through it), a tensor with hooks or retain_grad (which
+    must live until backward reaches it) or a small one; for another non-leaf, a stand-in with the
+    same ``grad_fn`` and shape, holding no array."""
+    if x.grad_fn is None or x._hooks or x._retains_grad or x._data.size < EDGE_MIN_SIZE:
         return x
     e = _wrap(_ShapeOnly(x._data), x._backend)
     e._requires_grad = True
@@ -128,7 +133,7 @@ def apply1(fn: Function, x):
     if x._requires_grad and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
-        fn.inputs = (x,) if fn.keeps_inputs else (_edge(x),)
+        fn.inputs = (x,) if fn.keeps_inputs or x.grad_fn is None else (_edge(x),)
         fn.seq = next_seq()
         if state.anomaly:
             _record_creation(fn)
@@ -148,7 +153,7 @@ def apply2(fn: Function, x, y):
     if (x._requires_grad or y._requires_grad) and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
-        fn.inputs = (x, y) if fn.keeps_inputs else (_edge(x), _edge(y))
+        fn.inputs = (x, y) if fn.keeps_inputs else (_edge(x), y if y.grad_fn is None else _edge(y))
         fn.seq = next_seq()
         if state.anomaly:
             _record_creation(fn)
