@@ -94,10 +94,18 @@ hooks_used = False
 next_seq = itertools.count(0, -1).__next__
 
 
-def set_tensor_factory(wrap) -> None:
-    """Bind Tensor._wrap (called once by tensorweaver.tensor)."""
-    global _wrap
-    _wrap = wrap
+_Tensor = None
+_scalar_types: frozenset = frozenset()
+_host_ndarray = None
+_new = object.__new__
+
+
+def set_tensor_factory(wrap, scalar_types: frozenset, host_ndarray) -> None:
+    """Bind Tensor._wrap and what it uses (called once by tensorweaver.tensor); the apply functions
+    inline it, one call less per op."""
+    global _wrap, _Tensor, _scalar_types, _host_ndarray
+    _wrap, _Tensor = wrap, wrap.__self__
+    _scalar_types, _host_ndarray = scalar_types, host_ndarray
 
 
 class _ShapeOnly:
@@ -129,7 +137,13 @@ def _edge(x):
 def apply1(fn: Function, x):
     """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
     b = x._backend
-    out = _wrap(fn.forward(b.xp, x._data), b)
+    data = fn.forward(b.xp, x._data)
+    if data.__class__ in _scalar_types:  # NOTE: see Tensor._wrap
+        data = _host_ndarray(data)
+    out = _new(_Tensor)
+    out._data, out._backend, out._requires_grad, out._grad = data, b, False, None
+    out.grad_fn = out._hooks = None
+    out._retains_grad = False
     if x._requires_grad and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
@@ -149,7 +163,12 @@ def apply2(fn: Function, x, y):
         data = fn.forward(b.xp, x._data, y._data)
     except ValueError as e:
         raise _shape_error(fn, x, y, e) from None
-    out = _wrap(data, b)
+    if data.__class__ in _scalar_types:  # NOTE: see Tensor._wrap
+        data = _host_ndarray(data)
+    out = _new(_Tensor)
+    out._data, out._backend, out._requires_grad, out._grad = data, b, False, None
+    out.grad_fn = out._hooks = None
+    out._retains_grad = False
     if (x._requires_grad or y._requires_grad) and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn

@@ -131,14 +131,13 @@ def sum_to_array(xp, x, shape):
     xs = x.shape
     if xs == shape:
         return x
-    k = len(shape)
-    lead = len(xs) - k
-    axes = tuple(range(lead))
-    for i in range(k):
-        if shape[i] == 1 and xs[lead + i] != 1:
-            axes += (lead + i,)
-    y = xp.sum(x, axis=axes, keepdims=True) if axes else x
-    return xp.reshape(y, shape) if lead else y
+    lead = len(xs) - len(shape)
+    kept = tuple(i for i, s in enumerate(shape) if s == 1 and xs[lead + i] != 1)
+    if lead:  # the dims broadcasting prepended: summed away (the bias of x @ W.T + b)
+        x = xp.sum(x, axis=tuple(range(lead)))
+    if kept:  # the size-1 dims it stretched: summed, kept
+        x = xp.sum(x, axis=kept, keepdims=True)
+    return x
 
 
 def sum_to(x: Tensor, shape) -> Tensor:

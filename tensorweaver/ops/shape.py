@@ -68,6 +68,8 @@ class Permute(Function):
         return xp.permute_dims(x, self.axes)
 
     def _inverse(self) -> tuple:
+        if len(self.axes) <= 2:  # every permutation of two axes is its own inverse
+            return self.axes
         inverse = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inverse[a] = i
@@ -153,7 +155,7 @@ def t_(x: Tensor) -> Tensor:
     ndim = x._data.ndim
     if ndim < 2:
         return x
-    return apply1(Permute(tuple(range(ndim - 1, -1, -1))), x)
+    return apply1(Permute((1, 0) if ndim == 2 else tuple(range(ndim - 1, -1, -1))), x)
 
 
 def mT_(x: Tensor) -> Tensor:  # noqa: N802 - PyTorch's attribute name
