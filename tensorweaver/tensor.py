@@ -189,7 +189,11 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         """A tensor sharing this one's storage, detached from the graph; assignable."""
-        return Tensor._wrap(self._data, self._backend)
+        t = _new(Tensor)  # Tensor._wrap inlined: the data is already an array
+        t._data, t._backend, t._requires_grad, t._grad = self._data, self._backend, False, None
+        t.grad_fn = t._hooks = None
+        t._retains_grad = False
+        return t
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -408,9 +412,18 @@ class Tensor:
         return self
 
     def _inplace(self, other, op: str) -> Tensor:
-        _check_inplace(self)
-        operand = _inplace_operand(self, other, op)
+        if self._requires_grad and _grad_state.enabled:
+            _check_inplace(self)  # raises
         a = self._data
+        operand = other._data if type(other) is Tensor else None
+        # the optimizer-step case (w.data -= lr * w.grad): nothing to check or convert
+        if (
+            operand is None
+            or other._backend is not self._backend
+            or operand.dtype != a.dtype
+            or operand.shape != a.shape
+        ):
+            operand = _inplace_operand(self, other, op)
         r = getattr(a, op)(operand)
         if r is NotImplemented:
             raise TypeError(f"{op} is not supported between {self.dtype} and {type(other).__name__}")
@@ -525,10 +538,6 @@ def _check_inplace(t: Tensor) -> None:
 def _inplace_operand(t: Tensor, other, op: str):
     """The operand of an in-place op as an array of ``t``'s dtype, checked before anything changes."""
     b = t._backend
-    if type(other) is Tensor and other._backend is b:  # the optimizer-step case: nothing to convert
-        arr, a = other._data, t._data
-        if arr.dtype == a.dtype and arr.shape == a.shape:
-            return arr
     if isinstance(other, Tensor):
         if other._backend is not b:
             raise RuntimeError(
@@ -592,6 +601,7 @@ def _array_repr(host) -> str:
 
 
 _host_scalar_types = _backends.SCALAR_TYPES
+_new = object.__new__
 _function.set_tensor_factory(Tensor._wrap, _host_scalar_types, _backends.host_ndarray)
 
 # NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and

@@ -709,8 +709,11 @@ def _float_input(x: Tensor) -> Tensor:
 
 
 def _binary(cls, scalar_cls, x: Tensor, y):
-    if type(y) is Tensor and y._backend is x._backend and x._data.dtype == y._data.dtype:
+    ty = type(y)
+    if ty is Tensor and y._backend is x._backend and x._data.dtype == y._data.dtype:
         return apply2(cls(), x, y)
+    if ty is float and scalar_cls is not None and x._backend.from_native[x._data.dtype].kind in "fc":
+        return apply1(scalar_cls(y), x)  # as_operand's common case (lr * w.grad)
     if isinstance(y, Tensor):
         if x._backend is y._backend and x._data.dtype != y._data.dtype:  # else apply2 names both devices
             x, y = promote_floats(x, y) or promote(x, y)
