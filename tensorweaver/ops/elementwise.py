@@ -490,8 +490,11 @@ class LeakyRelu(Function):
 
     def forward(self, xp, x):
         self.mask = m = x > 0
-        if self.slope == 0:  # maximum keeps NaN (where(m, ...) would not); a 0-d zero costs no memory
-            return xp.maximum(x, xp.zeros((), dtype=x.dtype, device=x.device))
+        if self.slope == 0:
+            # NOTE: maximum keeps NaN (where(m, ...) would not). The zero is one row, not a full
+            # zeros_like (memory) nor 0-d: NumPy's loop for a broadcast 0-d operand is 2.6x slower
+            # (benchmarks/NOTES.md 3b, attempt 5).
+            return xp.maximum(x, xp.zeros(x.shape[-1:], dtype=x.dtype, device=x.device))
         return xp.where(m, x, x * self.slope)
 
     def _derivative(self, xp, dtype):
