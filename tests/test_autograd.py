@@ -457,3 +457,24 @@ def test_backward_inputs_never_alias_leaf_gradients_under_create_graph(device):
     with tw.no_grad():
         a.grad.zero_()
     assert b.grad.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_an_op_whose_backward_returns_the_wrong_number_of_gradients_is_named(create_graph, device):
+    from tensorweaver.autograd.function import Function, apply1
+
+    class Twice(Function):
+        __slots__ = ()
+
+        def forward(self, xp, x):
+            return x * 2
+
+        def backward(self, gy):
+            return (gy * 2, gy)  # one input, two gradients
+
+        def backward_array(self, xp, gy):
+            return (gy * 2, gy)
+
+    x = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="TwiceBackward: backward returned 2 gradients for 1 inputs"):
+        apply1(Twice(), x).sum().backward(create_graph=create_graph)

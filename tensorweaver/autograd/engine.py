@@ -18,6 +18,10 @@ _FREED = (
 )
 
 
+def _count_error(fn, gxs) -> str:
+    return f"{fn.name}: backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs"
+
+
 def _topo_order(roots) -> list:
     """Functions reachable from ``roots``, each after every function that consumes its output.
 
@@ -110,7 +114,9 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
             if fn.inputs is None:
                 raise RuntimeError(_FREED)
             gxs = _anomaly.checked_backward(fn, gy) if anomaly else fn.backward(gy)
-            for x, gx in zip(fn.inputs, gxs, strict=True):
+            if len(gxs) != len(fn.inputs):
+                raise RuntimeError(_count_error(fn, gxs))
+            for x, gx in zip(fn.inputs, gxs):  # noqa: B905 - counted above
                 if gx is None or not x._requires_grad:
                     continue
                 p = x.grad_fn
@@ -172,7 +178,9 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
             gxs = None if backward_array is None else backward_array(b.xp, gy)
             if gxs is None:
                 gxs = [None if g is None else g._data for g in fn.backward(_wrap(gy, b))]
-            for x, gx in zip(inputs, gxs, strict=True):
+            if len(gxs) != len(inputs):
+                raise RuntimeError(_count_error(fn, gxs))
+            for x, gx in zip(inputs, gxs):  # noqa: B905 - counted above; a strict= keyword doubles the cost of zip()
                 if gx is None:
                     continue
                 p = x.grad_fn
