@@ -428,7 +428,7 @@ def test_graph_keeps_no_values_that_backward_does_not_read():
     b = tw.zeros(2, dtype=tw.float64, requires_grad=True)
     z = x @ w.T
     ref = weakref.ref(z.array)  # the matmul's output: the add's backward needs only its shape
-    h = tw.relu(z + b)  # relu keeps a bool mask, not its input
+    h = tw.relu(z + b)  # relu keeps its output, not its input
     del z
     assert ref() is None
     h.sum().backward()

@@ -478,8 +478,9 @@ class Sigmoid(Function):
 class LeakyRelu(Function):
     """``x`` where ``x > 0``, else ``slope * x`` (relu: slope 0); the derivative at 0 is ``slope``.
 
-    Saves the mask ``x > 0`` (a bool per element), not ``x``: the graph holds a quarter of the
-    memory of a float32 activation.
+    Saves what tells ``x > 0`` apart, not ``x``: relu its output (``y > 0`` exactly where ``x > 0``;
+    in a network the next layer holds that array anyway, as in PyTorch), a nonzero slope the mask
+    (a bool per element, a quarter of a float32 activation).
     """
 
     __slots__ = ("slope", "mask")
@@ -489,16 +490,18 @@ class LeakyRelu(Function):
         self.slope = slope
 
     def forward(self, xp, x):
-        self.mask = m = x > 0
         if self.slope == 0:
             # NOTE: maximum keeps NaN (where(m, ...) would not). The zero is one row, not a full
             # zeros_like (memory) nor 0-d: NumPy's loop for a broadcast 0-d operand is 2.6x slower
             # (benchmarks/NOTES.md 3b, attempt 5).
-            return xp.maximum(x, xp.zeros(x.shape[-1:], dtype=x.dtype, device=x.device))
+            self.mask = y = xp.maximum(x, xp.zeros(x.shape[-1:], dtype=x.dtype, device=x.device))
+            return y
+        self.mask = m = x > 0
         return xp.where(m, x, x * self.slope)
 
     def _derivative(self, xp, dtype):
-        m = xp.astype(self.mask, dtype)
+        m = self.mask
+        m = xp.astype(m > 0 if self.slope == 0 else m, dtype)
         if self.slope != 0:
             m *= 1 - self.slope
             m += self.slope
