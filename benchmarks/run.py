@@ -28,17 +28,20 @@ def _noop() -> None:
 
 
 # -- timing ----------------------------------------------------------------------------------------
-def time_interleaved(impls: dict, syncs: dict, repeats: int, clock=time.perf_counter) -> dict:
+def time_interleaved(impls: dict, syncs: dict, repeats: int, clock=time.perf_counter, setups=None) -> dict:
     """Seconds per call of each implementation, ``repeats`` times, interleaved.
 
     Each implementation is called once first (warm-up: caches, lazy imports, CUDA kernels). Then every
     repeat runs each implementation once, the starting one rotating, so that a slow phase of the
-    machine hits all of them alike. On a device the clock is read only after synchronizing it.
+    machine hits all of them alike; its ``setups`` entry, if any, runs before the clock starts. On a
+    device the clock is read only after synchronizing it.
     ``clock`` is wall time by default; ``time.process_time`` (this process's CPU time) is steadier on
     a shared machine for single-threaded work.
     """
     names = list(impls)
+    setups = setups or {}
     for n in names:
+        setups.get(n, _noop)()
         impls[n]()
         syncs.get(n, _noop)()
     out: dict = {n: [] for n in names}
@@ -46,6 +49,7 @@ def time_interleaved(impls: dict, syncs: dict, repeats: int, clock=time.perf_cou
         k = r % len(names)
         for n in names[k:] + names[:k]:
             sync = syncs.get(n, _noop)
+            setups.get(n, _noop)()
             sync()
             t0 = clock()
             impls[n]()
@@ -85,7 +89,7 @@ def run_workload(ctx: W.Context, name: str, make) -> dict:
         syncs = dict(_device_syncs(ctx, w.impls))
         syncs.update(w.syncs)
         gc.collect()
-        raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor)
+        raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor, setups=w.setups)
         values = {n: [s * w.scale for s in v] for n, v in raw.items()}
     else:
         values = w.measured
