@@ -718,8 +718,8 @@ def _binary(cls, scalar_cls, x: Tensor, y):
     ty = type(y)
     if ty is Tensor and y._backend is x._backend and x._data.dtype == y._data.dtype:
         return apply2(cls(), x, y)
-    if ty is float and scalar_cls is not None and x._backend.from_native[x._data.dtype].kind in "fc":
-        return apply1(scalar_cls(y), x)  # as_operand's common case (lr * w.grad)
+    if (ty is float or ty is int) and scalar_cls is not None and x._backend.from_native[x._data.dtype].kind in "fc":
+        return apply1(scalar_cls(y), x)  # as_operand's common cases (lr * w.grad, d ** 2)
     if isinstance(y, Tensor):
         if x._backend is y._backend and x._data.dtype != y._data.dtype:  # else apply2 names both devices
             x, y = promote_floats(x, y) or promote(x, y)

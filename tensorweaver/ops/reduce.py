@@ -175,7 +175,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
             f"complex dtype. Got: {x.dtype}"
         )
-    return apply1(Mean(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+    return apply1(Mean(None if dim is None else normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
 class Prod(Sum):
