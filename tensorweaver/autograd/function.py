@@ -101,8 +101,7 @@ _new = object.__new__
 
 
 def set_tensor_factory(wrap, scalar_types: frozenset, host_ndarray) -> None:
-    """Bind Tensor._wrap and what it uses (called once by tensorweaver.tensor); the apply functions
-    inline it, one call less per op."""
+    """Bind Tensor._wrap and what it uses (called once by tensorweaver.tensor)."""
     global _wrap, _Tensor, _scalar_types, _host_ndarray
     _wrap, _Tensor = wrap, wrap.__self__
     _scalar_types, _host_ndarray = scalar_types, host_ndarray
@@ -134,16 +133,21 @@ def _edge(x):
     return e
 
 
-def apply1(fn: Function, x):
-    """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
-    b = x._backend
-    data = fn.forward(b.xp, x._data)
+def _output(data, b):
+    """``Tensor._wrap(data, b)`` as a plain function (a classmethod call costs more, once per op)."""
     if data.__class__ in _scalar_types:  # NOTE: see Tensor._wrap
         data = _host_ndarray(data)
     out = _new(_Tensor)
     out._data, out._backend, out._requires_grad, out._grad = data, b, False, None
     out.grad_fn = out._hooks = None
     out._retains_grad = False
+    return out
+
+
+def apply1(fn: Function, x):
+    """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
+    b = x._backend
+    out = _output(fn.forward(b.xp, x._data), b)
     if x._requires_grad and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
@@ -163,12 +167,7 @@ def apply2(fn: Function, x, y):
         data = fn.forward(b.xp, x._data, y._data)
     except ValueError as e:
         raise _shape_error(fn, x, y, e) from None
-    if data.__class__ in _scalar_types:  # NOTE: see Tensor._wrap
-        data = _host_ndarray(data)
-    out = _new(_Tensor)
-    out._data, out._backend, out._requires_grad, out._grad = data, b, False, None
-    out.grad_fn = out._hooks = None
-    out._retains_grad = False
+    out = _output(data, b)
     if (x._requires_grad or y._requires_grad) and state.enabled:
         out._requires_grad = True
         out.grad_fn = fn
