@@ -125,7 +125,10 @@ def _edge(x):
     """``x`` for a leaf (its .grad is set through it), a tensor with hooks or retain_grad (which
     must live until backward reaches it) or a small one; for another non-leaf, a stand-in with the
     same ``grad_fn`` and shape, holding no array."""
-    if x.grad_fn is None or x._hooks or x._retains_grad or x._data.size < EDGE_MIN_SIZE:
+    if x.grad_fn is None or x._hooks or x._retains_grad:
+        return x
+    size = x._data.size  # NOTE: None for an array-API array of unknown shape (a lazy backend)
+    if size is not None and size < EDGE_MIN_SIZE:
         return x
     e = _wrap(_ShapeOnly(x._data), x._backend)
     e._requires_grad = True
