@@ -224,10 +224,15 @@ class Tensor:
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
         if self._hooks is None:
-            self._hooks = {}
-        if self.grad_fn is not None:
-            self.grad_fn.out_ref = _weakref(self)
-            _function.hooks_used = True
+            fn = self.grad_fn
+            if fn is None:
+                self._hooks = {}
+            else:  # a non-leaf's hooks are its node's: they run even once this object is gone
+                hooks = getattr(fn, "hooks", None)
+                if hooks is None:
+                    hooks = fn.hooks = {}
+                self._hooks = hooks
+                _function.hooks_used = True
         return _HookHandle(self._hooks, hook)
 
     def backward(

@@ -880,6 +880,27 @@ def test_hook_on_a_dropped_intermediate_still_runs(device):
     np.testing.assert_allclose(to_numpy(g), [21.0, 21.0])
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_hook_registered_after_a_shape_only_op_consumed_the_tensor_still_runs(create_graph, device):
+    # h is large enough that the add's graph keeps only an edge to h's node, not h itself; the hook
+    # is registered after that, and h is dropped before backward: the node still runs the hook.
+    from tensorweaver.autograd.function import EDGE_MIN_SIZE
+
+    n = EDGE_MIN_SIZE
+    x = tw.tensor(np.ones(n), device=device, requires_grad=True)
+    h = x * 2.0
+    loss = (h + 1.0).sum()
+    seen = []
+    handle = h.register_hook(lambda g: seen.append(float(g.sum().item())) or g * 3.0)
+    removed = h.register_hook(lambda g: g * 100.0)
+    removed.remove()
+    del h
+    loss.backward(create_graph=create_graph)
+    assert seen == [float(n)]
+    np.testing.assert_allclose(to_numpy(x.grad), np.full(n, 6.0))
+    handle.remove()
+
+
 def test_hooks_run_in_order_and_with_grad(device):
     x = t64([1.0], device, True)
     y = x * 3.0

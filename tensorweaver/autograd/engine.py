@@ -93,9 +93,7 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
                 old = pending.get(fn)
                 pending[fn] = g if old is None else old + g
         order = _topo_order([r.grad_fn for r in roots if r.grad_fn is not None])
-        # NOTE: tensors with hooks or retain_grad() stay alive until their gradient is complete,
-        # even when the functions that consumed them (their last owners) are freed before that.
-        alive = [fn.out_ref() for fn in order if getattr(fn, "out_ref", None) is not None]  # noqa: F841
+        hooks = _fn.hooks_used
         needed = None if capture is None else _needed(order, inputs)
         for fn in order:
             gy = pending.pop(fn, None)
@@ -104,9 +102,8 @@ def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=No
             run = needed is None or fn in needed
             if not run and fn not in wanted_fns:
                 continue
-            ref = getattr(fn, "out_ref", None)
-            if ref is not None:
-                gy = _on_output_grad(ref(), gy, capture, handed)
+            if hooks:
+                gy = _on_output_grad(fn, gy, capture, handed)
             if capture is not None and fn in wanted_fns:
                 capture[id(wanted_fns[fn])] = gy
             if not run:
@@ -154,9 +151,6 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
         _deliver_arrays(leaves, handed)
         return
     hooks = _fn.hooks_used
-    # NOTE: tensors with hooks or retain_grad() are held from the moment a gradient reaches their
-    # function until it has run: their consumers (the last owners) may be released before that.
-    alive = [fn.out_ref()] if hooks and getattr(fn, "out_ref", None) is not None else None
     pending = {fn: grad}
     heap = [(fn.seq, fn)]
     heappop, heappush, base_release = _heappop, _heappush, _fn.Function.release
@@ -172,8 +166,8 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
             # NOTE: gy lives on the backend of fn's inputs; the one op whose output is elsewhere
             # (ToBackend) moves it in its own backward_array.
             b = inputs[0]._backend
-            if alive is not None and getattr(fn, "out_ref", None) is not None:
-                gy = _on_output_grad(fn.out_ref(), _wrap(gy, b), None, handed)._data
+            if hooks and (getattr(fn, "hooks", None) or getattr(fn, "out_ref", None) is not None):
+                gy = _on_output_grad(fn, _wrap(gy, b), None, handed)._data
             backward_array = fn.backward_array
             gxs = None if backward_array is None else backward_array(b.xp, gy)
             if gxs is None:
@@ -196,10 +190,6 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
                 else:
                     pending[p] = gx
                     heappush(heap, (p.seq, p))
-                    if hooks and getattr(p, "out_ref", None) is not None:
-                        if alive is None:
-                            alive = []
-                        alive.append(p.out_ref())
             if not retain_graph:
                 if type(fn).release is base_release:
                     fn.inputs = None
@@ -236,13 +226,16 @@ def _run_hooks(hooks, g):
     return g
 
 
-def _on_output_grad(t, gy, capture, handed):
-    """Hooks and ``retain_grad()`` of a non-leaf tensor, run when its gradient is complete."""
-    if t is None:
-        return gy
-    if t._hooks:
-        gy = _run_hooks(t._hooks, gy)
-    if t._retains_grad and capture is None:
+def _on_output_grad(fn, gy, capture, handed):
+    """The hooks and ``retain_grad()`` of the non-leaf tensor ``fn`` made, run when its gradient is
+    complete. The hooks live on the node (they run even when the tensor object is gone); the
+    retained gradient goes to the tensor if it still exists (``out_ref``)."""
+    hooks = getattr(fn, "hooks", None)
+    if hooks:
+        gy = _run_hooks(hooks, gy)
+    ref = getattr(fn, "out_ref", None)
+    t = None if ref is None else ref()
+    if t is not None and t._retains_grad and capture is None:
         # NOTE: a copy, since gy goes on down the graph; under create_graph it keeps its graph.
         g = _owned(gy, handed)
         t._grad = g if t._grad is None else t._grad + gy

@@ -19,10 +19,12 @@ class Function:
     Op parameters and values saved for backward are attributes of the instance; ``inputs`` holds
     the input tensors while the graph is alive and is set to None when the graph is freed.
     ``seq`` is the node's rank, set when it is recorded (``next_seq()``): it decreases with every
-    recorded node, so a node always ranks below the nodes that consume its output.
+    recorded node, so a node always ranks below the nodes that consume its output. ``hooks`` (the
+    hooks registered on its output) and ``out_ref`` (a weak reference to an output that retains
+    its gradient) are set only when used.
     """
 
-    __slots__ = ("inputs", "out_ref", "seq", "__weakref__")
+    __slots__ = ("inputs", "out_ref", "hooks", "seq", "__weakref__")
 
     #: Optional fast path, ``backward_array(self, xp, gy) -> tuple``: what ``backward`` computes, on
     #: backend arrays (``gy`` and the gradients are arrays, or None). The engine uses it when the
@@ -85,7 +87,7 @@ def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
 _wrap = None
 
 #: set once any tensor registers a hook or retain_grad() on a non-leaf (the engine skips the lookup
-#: of ``out_ref`` while it is False)
+#: of ``hooks`` and ``out_ref`` while it is False)
 hooks_used = False
 
 
@@ -122,10 +124,9 @@ EDGE_MIN_SIZE = 4096
 
 
 def _edge(x):
-    """``x`` for a leaf (its .grad is set through it), a tensor with hooks or retain_grad (which
-    must live until backward reaches it) or a small one; for another non-leaf, a stand-in with the
-    same ``grad_fn`` and shape, holding no array."""
-    if x.grad_fn is None or x._hooks or x._retains_grad:
+    """``x`` for a leaf (its .grad is set through it) or a small tensor; for another non-leaf, a
+    stand-in with the same ``grad_fn`` and shape, holding no array (its hooks live on that node)."""
+    if x.grad_fn is None:
         return x
     size = x._data.size  # NOTE: None for an array-API array of unknown shape (a lazy backend)
     if size is not None and size < EDGE_MIN_SIZE:
