@@ -126,6 +126,9 @@ SECOND_ORDER = {
     ],
     "clip": [(lambda a: tw.clip(a, max=0.5), [(2, 3)], {})],
     "maximum": [(lambda a, b: tw.maximum(a, b), s, {}) for s in _BINARY[:2]],
+    "remainder": [(lambda a, b: tw.remainder(a, b) * a * b, s, _POS) for s in _BINARY[:2]],
+    "__mod__": [(lambda a: (a % 0.7) * a, [(2, 3)], _POS)],
+    "__rmod__": [(lambda a: (2.5 % a) * a, [(2, 3)], {"low": 0.6, "high": 2.0})],
     "minimum": [(lambda a, b: tw.minimum(a, b), s, {}) for s in _BINARY[:2]],
     "where": [
         (lambda a, b: tw.where(a > 0, a * a, b), [(2, 3), (3,)], {}),

@@ -292,7 +292,7 @@ def test_floor_divide_and_remainder(device):
     x = tw.tensor([-7.5, 7.5], dtype=tw.float64, device=device, requires_grad=True)
     q, r = x // 2, tw.remainder(x, -2.0)
     assert to_numpy(q).tolist() == [-4.0, 3.0] and to_numpy(r).tolist() == [-1.5, -0.5]
-    assert q.dtype == tw.float64 and not q.requires_grad and not r.requires_grad
+    assert q.dtype == tw.float64 and not q.requires_grad and r.requires_grad  # floor division has no gradient
     assert to_numpy(tw.floor_divide(x, tw.tensor([2.0, -2.0], dtype=tw.float64, device=device))).tolist() == [
         -4.0,
         -4.0,
@@ -368,3 +368,19 @@ def test_second_order_unary(name, device):
 )
 def test_second_order_binary(fn, device):
     check_hvp(fn, [(3, 4), (4,)], device)
+
+
+def test_remainder_gradients(device):
+    # 1 for x and -floor(x / y) for y, as in PyTorch; inputs kept away from the jumps (x / y an integer)
+    check_op(tw.remainder, np.remainder, BROADCAST_PAIRS, device, low=0.5, high=2.0)
+    check_op(
+        lambda a, b: tw.remainder(-a, b),
+        lambda a, b: np.remainder(-a, b),
+        BROADCAST_PAIRS[:2],
+        device,
+        low=0.5,
+        high=2.0,
+    )
+    check_op(lambda a, b: a % -b, lambda a, b: np.remainder(a, -b), BROADCAST_PAIRS[:2], device, low=0.5, high=2.0)
+    check_op(lambda a: a % 0.7, lambda a: np.remainder(a, 0.7), [((2, 3),)], device, low=0.1, high=2.0)
+    check_op(lambda a: 2.5 % a, lambda a: np.remainder(2.5, a), [((2, 3),)], device, low=0.6, high=2.0)

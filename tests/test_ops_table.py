@@ -50,7 +50,6 @@ NOT_DIFFERENTIABLE = {
     "isinf": lambda a: tw.isinf(a),
     "isfinite": lambda a: tw.isfinite(a),
     "floor_divide": lambda a: tw.floor_divide(a, 0.3),
-    "remainder": lambda a: tw.remainder(a, 0.3),
     "argmax": lambda a: tw.argmax(a, 1),
     "argmin": lambda a: tw.argmin(a),
     "all": lambda a: tw.all(a > 0),
@@ -70,8 +69,6 @@ NOT_DIFFERENTIABLE = {
     "__invert__": lambda a: ~(a > 0),
     "__floordiv__": lambda a: a // 0.3,
     "__rfloordiv__": lambda a: 1.0 // a,
-    "__mod__": lambda a: a % 0.3,
-    "__rmod__": lambda a: 1.0 % a,
     "__setitem__": _assign,
     "F.one_hot": lambda a: F.one_hot(tw.tensor([0, 2, 1], device=a.device), 3),
 }

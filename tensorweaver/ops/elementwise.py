@@ -1,6 +1,6 @@
 """Elementwise ops: arithmetic (+ - * / **, tensors or Python scalars on either side), unary math,
 activations, maximum/minimum/where/clamp, and the non-differentiable comparisons, logical and
-bitwise ops, floor division and remainder (bool or integer results, never in the graph)."""
+bitwise ops and floor division (bool or integer results, never in the graph)."""
 
 from __future__ import annotations
 
@@ -1167,9 +1167,35 @@ def floor_divide(x: Tensor, other) -> Tensor:
     return _nograd("floor_divide", lambda xp, a, b: xp.floor_divide(a, b), x, other)
 
 
+class Remainder(Function):
+    """``x % y`` with the sign of ``y``; its derivatives are 1 for ``x`` and ``-floor(x / y)`` for
+    ``y`` (as in PyTorch; the jumps where ``x / y`` is an integer have none)."""
+
+    __slots__ = ()
+
+    def forward(self, xp, x, y):
+        return xp.remainder(x, y)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        return (
+            sum_to(gy, x._data.shape) if x._requires_grad else None,
+            sum_to(-gy * floor_divide(x, y), y._data.shape) if y._requires_grad else None,
+        )
+
+    def backward_array(self, xp, gy):
+        x, y = self.inputs
+        a, b = x._data, y._data
+        return (
+            sum_to_array(xp, gy, a.shape) if x._requires_grad else None,
+            sum_to_array(xp, -gy * xp.floor_divide(a, b), b.shape) if y._requires_grad else None,
+        )
+
+
 def remainder(x: Tensor, other) -> Tensor:
-    """``x % other`` with the sign of ``other`` (Python's convention, as in PyTorch); not differentiable."""
-    return _nograd("remainder", lambda xp, a, b: xp.remainder(a, b), x, other)
+    """``x % other`` with the sign of ``other`` (Python's convention, as in PyTorch); differentiable
+    in both (1 for ``x``, ``-floor(x / other)`` for ``other``)."""
+    return apply2(Remainder(), *_pair(x, other))
 
 
 def _operator(fn):
