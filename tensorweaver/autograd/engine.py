@@ -259,7 +259,7 @@ def _deliver(x, g, capture, handed) -> None:
 
 
 def _wrap(data, b):
-    return _fn._wrap(data, b)  # NOTE: bound when tensorweaver.tensor is imported (after this module)
+    return _fn._output(data, b)  # NOTE: Tensor._wrap; usable once tensorweaver.tensor is imported
 
 
 def _owned(g, handed: set):
