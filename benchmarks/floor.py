@@ -174,8 +174,14 @@ class TextbookFloor:
     def __init__(self) -> None:
         self.x = T(np.array(CELSIUS, dtype=np.float32))
         self.y = T(np.array(FAHRENHEIT, dtype=np.float32))
-        w0, b0 = textbook_init()
-        self.w, self.b = T(w0.copy(), True), T(b0.copy(), True)
+        self.w0, self.b0 = textbook_init()
+        self.reset()
+
+    def reset(self) -> None:
+        self.w, self.b = T(self.w0.copy(), True), T(self.b0.copy(), True)
+
+    def result(self):
+        return self.w.d, self.b.d
 
     def step(self) -> None:
         x, y, w, b, lr = self.x, self.y, self.w, self.b, LR_TEXTBOOK
@@ -201,8 +207,8 @@ def main() -> None:
                 m.step()
             times[k].append((time.process_time() - t) * 1e3)
     w, b = models["numpy"].result()  # every model made the same steps from the same start
-    np.testing.assert_allclose(models["floor (no checks)"].w.d, w, rtol=1e-6)
-    np.testing.assert_allclose(models["floor (no checks)"].b.d, b, rtol=1e-6)
+    for got, want in zip(models["floor (no checks)"].result(), (w, b), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
     base = statistics.median(times["numpy"])
     print("textbook loop, 1000 epochs, CPU time, 15 interleaved repeats")
     for k, v in times.items():

@@ -20,7 +20,12 @@ import numpy as np
 from . import workloads as W
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-NAMES = {"tensorweaver": "tensorweaver", "numpy": "NumPy (hand-written)", "torch": "PyTorch"}
+NAMES = {
+    "tensorweaver": "tensorweaver",
+    "numpy": "NumPy (hand-written)",
+    "torch": "PyTorch",
+    "floor": "eager floor (no checks)",
+}
 
 
 def _noop() -> None:

@@ -121,6 +121,10 @@ def textbook(ctx: Context) -> Workload:
         from .models_torch import TextbookTorch
 
         models["torch"] = TextbookTorch(ctx.torch, ctx.torch_device)
+    if ctx.device == "cpu":  # a reference, not a baseline: the same loop on a check-free eager autograd
+        from .floor import TextbookFloor
+
+        models["floor"] = TextbookFloor()
     w = Workload(
         "textbook",
         "1. Textbook loop (chapter 7: x (6,1) float32, w, b float64, lr=1e-4)",
@@ -131,6 +135,12 @@ def textbook(ctx: Context) -> Workload:
         setups={n: _setup(m) for n, m in models.items()},
         targets=[Target(f"tensorweaver <= 2.5x hand-written {_base(ctx)}", "tensorweaver", "numpy", 2.5)],
     )
+
+    if "floor" in models:
+        w.info["floor"] = (
+            "benchmarks/floor.py: the same loop on a throwaway eager autograd with the same six ops and "
+            "engine but no checks (devices, dtype rules, grad modes, hooks, errors): the floor of an eager design"
+        )
 
     def after():
         w.checks["final w, b agree"] = _agree({n: m.result() for n, m in models.items()}, 1e-6, 1e-9)
