@@ -602,7 +602,7 @@ def _array_repr(host) -> str:
 
 
 _host_scalar_types = _backends.SCALAR_TYPES
-_function.set_tensor_factory(Tensor._wrap, _host_scalar_types, _backends.host_ndarray)
+_function.set_tensor_factory(Tensor, _host_scalar_types, _backends.host_ndarray)
 
 # NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and
 # Tensor's operators and methods are the ops. Everything below binds them onto the class.

@@ -83,9 +83,7 @@ def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
 
 # NOTE: the apply functions are the hot path of every op: no per-call imports, namespace lookups
 # or isinstance ladders here; anomaly mode costs one flag test, and only when an op is recorded.
-# Tensor is bound at import time of tensorweaver.tensor (set_tensor).
-_wrap = None
-
+# Tensor is bound at import time of tensorweaver.tensor (set_tensor_factory).
 #: set once any tensor registers a hook or retain_grad() on a non-leaf (the engine skips the lookup
 #: of ``hooks`` and ``out_ref`` while it is False)
 hooks_used = False
@@ -102,11 +100,10 @@ _host_ndarray = None
 _new = object.__new__
 
 
-def set_tensor_factory(wrap, scalar_types: frozenset, host_ndarray) -> None:
-    """Bind Tensor._wrap and what it uses (called once by tensorweaver.tensor)."""
-    global _wrap, _Tensor, _scalar_types, _host_ndarray
-    _wrap, _Tensor = wrap, wrap.__self__
-    _scalar_types, _host_ndarray = scalar_types, host_ndarray
+def set_tensor_factory(tensor_cls, scalar_types: frozenset, host_ndarray) -> None:
+    """Bind the Tensor class and what ``_output`` needs (called once by tensorweaver.tensor)."""
+    global _Tensor, _scalar_types, _host_ndarray
+    _Tensor, _scalar_types, _host_ndarray = tensor_cls, scalar_types, host_ndarray
 
 
 class _ShapeOnly:
@@ -131,7 +128,7 @@ def _edge(x):
     size = x._data.size  # NOTE: None for an array-API array of unknown shape (a lazy backend)
     if size is not None and size < EDGE_MIN_SIZE:
         return x
-    e = _wrap(_ShapeOnly(x._data), x._backend)
+    e = _output(_ShapeOnly(x._data), x._backend)
     e._requires_grad = True
     e.grad_fn = x.grad_fn
     return e
@@ -188,7 +185,7 @@ def apply_n(fn: Function, xs):
     for t in xs:
         if t._backend is not b:
             raise _device_error(fn, xs[0], t)
-    out = _wrap(fn.forward(b.xp, *[t._data for t in xs]), b)
+    out = _output(fn.forward(b.xp, *[t._data for t in xs]), b)
     if state.enabled and any(t._requires_grad for t in xs):
         out._requires_grad = True
         out.grad_fn = fn
