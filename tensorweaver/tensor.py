@@ -413,8 +413,7 @@ class Tensor:
         return self
 
     def _inplace(self, other, op: str) -> Tensor:
-        if self._requires_grad and _grad_state.enabled:
-            _check_inplace(self)  # raises
+        _check_inplace(self)
         a = self._data
         operand = other._data if type(other) is Tensor else None
         # the optimizer-step case (w.data -= lr * w.grad): nothing to check or convert
