@@ -147,7 +147,7 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
     leaves: dict = {}  # id(leaf) -> [leaf, gradient]
     fn = root.grad_fn
     if fn is None:
-        leaves[id(root)] = [root, grad]
+        _add_leaf(leaves, root, grad)
         _deliver_arrays(leaves, handed)
         return
     hooks = _fn.hooks_used
@@ -180,11 +180,7 @@ def _run_arrays(root, grad, retain_graph: bool) -> None:
                 p = x.grad_fn
                 if p is None:
                     if x._requires_grad:
-                        entry = leaves.get(id(x))
-                        if entry is None:
-                            leaves[id(x)] = [x, gx]
-                        else:
-                            entry[1] = entry[1] + gx
+                        _add_leaf(leaves, x, gx)
                 elif p in pending:
                     pending[p] = pending[p] + gx
                 else:
