@@ -153,7 +153,7 @@ def main(argv=None) -> None:
     trees = {"base": os.path.abspath(args.base), "head": os.path.abspath(args.head)}
     times: dict = {k: {n: [] for n in names} for k in trees}
     for r in range(args.rounds):
-        for k in (("base", "head") if r % 2 == 0 else ("head", "base")):
+        for k in ("base", "head") if r % 2 == 0 else ("head", "base"):
             for n, t in _run_tree(trees[k], names, args.repeats).items():
                 times[k][n].append(t)
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds; base {trees['base']}; head {trees['head']}")

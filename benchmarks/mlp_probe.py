@@ -86,7 +86,7 @@ def main() -> None:
     args = p.parse_args()
     from threadpoolctl import threadpool_limits
 
-    from tensorweaver.ops.elementwise import LeakyRelu
+    from tensorweaver.ops.activation import LeakyRelu
 
     threadpool_limits(args.threads, user_api="blas")
     original = LeakyRelu.forward

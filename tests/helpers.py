@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import tensorweaver as tw
+from tensorweaver.autograd.gradcheck import gradgradcheck
 
 
 def to_numpy(t: tw.Tensor) -> np.ndarray:
@@ -74,3 +75,56 @@ def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, at
 
 
 BROADCAST_PAIRS = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((), (2, 3)), ((5,), ())]
+
+
+def ints(values, device):
+    return tw.tensor(np.asarray(values, dtype=np.int64), device=device)
+
+
+def consts(values, device):
+    return tw.tensor(np.asarray(values, dtype=np.float64), device=device)
+
+
+def grads_with_graph(out, inputs, upstream, others=()):
+    """d(sum(out * upstream)) / d(inputs) as tensors that are themselves differentiable; the
+    ``.grad`` of the inputs and of the ``others`` leaves is reset afterwards."""
+    out.backward(gradient=upstream, create_graph=True)
+    gs = [t.grad for t in inputs]
+    for t in (*inputs, *others):
+        t.grad = None
+    return gs
+
+
+def np_log_softmax(a, axis):
+    s = a - a.max(axis=axis, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=axis, keepdims=True))
+
+
+def check_hvp(fn, shapes, device, *, low=-2.0, high=2.0, eps=1e-6):
+    """Hessian-vector product of ``sum(u * fn(x))`` by double backward against central differences
+    of the (already checked) first gradient along a random direction, in float64."""
+    arrays, xs = make_inputs(shapes, device, low=low, high=high)
+    rng = np.random.default_rng(7)
+    u = tw.tensor(rng.uniform(0.5, 1.5, size=fn(*xs).shape), device=device)
+    vs = [rng.uniform(-1, 1, size=s) for s in shapes]
+
+    def first(ts, create_graph):
+        return tw.autograd.grad((fn(*ts) * u).sum(), ts, create_graph=create_graph)
+
+    gs = first(xs, True)
+    dot = sum(((g * tw.tensor(v, device=device)).sum() for g, v in zip(gs, vs, strict=True)), start=0.0)
+    hv = tw.autograd.grad(dot, xs, allow_unused=True)
+    for i in range(len(xs)):
+        moved = [
+            [tw.tensor(a + s * eps * v, device=device, requires_grad=True) for a, v in zip(arrays, vs, strict=True)]
+            for s in (1, -1)
+        ]
+        numeric = (to_numpy(first(moved[0], False)[i]) - to_numpy(first(moved[1], False)[i])) / (2 * eps)
+        analytic = np.zeros_like(arrays[i]) if hv[i] is None else to_numpy(hv[i])
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=f"input {i}")
+
+
+def check_second_order(fn, shapes, device) -> None:
+    """The second derivative of ``fn`` (tensors of ``shapes`` in [0.2, 1.5]) by gradgradcheck, in float64."""
+    _, inputs = make_inputs(shapes, device, low=0.2, high=1.5, seed=7)
+    assert gradgradcheck(fn, inputs)

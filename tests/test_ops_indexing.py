@@ -1,5 +1,6 @@
 """Indexing on every backend: ``t[index]`` for every kind of index (values and gradients against
-NumPy, repeated indices accumulating), ``t[index] = value``, and the errors."""
+NumPy, repeated indices accumulating), ``t[index] = value``, and the errors; gather, scatter_add,
+index_select, masked_fill, embedding and one_hot."""
 
 from __future__ import annotations
 
@@ -7,7 +8,17 @@ import numpy as np
 import pytest
 
 import tensorweaver as tw
-from helpers import check_op
+import tensorweaver.nn.functional as F
+from helpers import (
+    check_op,
+    check_second_order,
+    consts,
+    grads_with_graph,
+    ints,
+    make_inputs,
+    numerical_grads,
+    to_numpy,
+)
 
 MASK0 = np.array([True, False, True])
 MASK12 = np.array([[True, False, False, True, False], [False, False, True, True, True], [True] * 5, [False] * 5])
@@ -266,3 +277,177 @@ def test_index_tensor_on_another_device(device):
     x = tw.zeros(3, device=device)
     with pytest.raises(RuntimeError, match=f"on {device}.*on {other}"):
         x[tw.tensor([0, 1], device=other)]
+
+
+def np_gather(x, dim, index):
+    idx = np.indices(index.shape)
+    idx[dim] = index
+    return x[tuple(idx)]
+
+
+GATHER_CASES = [
+    ((3, 4), 1, [[0, 3], [2, 2], [1, 0]]),
+    ((3, 4), 0, [[2, 0, 1, 1], [0, 0, 2, 1]]),
+    ((3, 4), -1, [[1], [3]]),  # index smaller than x along the other dim
+    ((2, 3, 4), 2, np.random.default_rng(0).integers(0, 4, (2, 2, 5))),
+]
+
+
+@pytest.mark.parametrize("shape, dim, index", GATHER_CASES)
+def test_gather(shape, dim, index, device):
+    index = np.asarray(index)
+    check_op(
+        lambda x: tw.gather(x, dim, ints(index, device)),
+        lambda x: np_gather(x, dim % len(shape), index),
+        [(shape,)],
+        device,
+    )
+    check_op(
+        lambda x: x.gather(dim, ints(index, device)),
+        lambda x: np_gather(x, dim % len(shape), index),
+        [(shape,)],
+        device,
+    )
+
+
+def np_scatter_add(x, dim, index, src):
+    out = x.copy()
+    idx = np.indices(index.shape)
+    idx[dim] = index
+    np.add.at(out, tuple(idx), src[tuple(np.indices(index.shape))])
+    return out
+
+
+SCATTER_CASES = [
+    ((3, 4), 1, [[0, 0, 3], [2, 2, 2], [1, 0, 1]], (3, 3)),  # repeated indices accumulate
+    ((3, 4), 0, [[2, 2, 1, 0], [2, 0, 2, 1]], (2, 4)),
+    ((3, 4), 1, [[3], [0]], (3, 2)),  # src larger than index: only its leading block is used
+    ((2, 3, 2), 1, np.random.default_rng(1).integers(0, 3, (2, 4, 2)), (2, 4, 2)),
+]
+
+
+@pytest.mark.parametrize("shape, dim, index, src_shape", SCATTER_CASES)
+def test_scatter_add(shape, dim, index, src_shape, device):
+    index = np.asarray(index)
+    check_op(
+        lambda x, s: tw.scatter_add(x, dim, ints(index, device), s),
+        lambda x, s: np_scatter_add(x, dim, index, s),
+        [(shape, src_shape)],
+        device,
+    )
+
+
+def test_gather_scatter_double_backward(device):
+    # h = sum(v * d/dx sum(u * gather(x)**2)) = sum(v * scatter(2 * u * gather(x))): both ops' backwards
+    index = np.array([[0, 2, 2], [1, 0, 0]])
+    (a,), (x,) = make_inputs([(2, 3)], device, seed=3)
+    u, v = np.arange(1.0, 7.0).reshape(2, 3), np.arange(6.0, 0.0, -1.0).reshape(2, 3)
+    g = tw.gather(x, 1, ints(index, device))
+    (gx,) = grads_with_graph(g * g, [x], consts(u, device))
+    (gx * consts(v, device)).sum().backward()
+    (expected,) = numerical_grads(
+        lambda a: np_scatter_add(np.zeros_like(a), 1, index, 2 * u * np_gather(a, 1, index)), [a], v
+    )
+    np.testing.assert_allclose(to_numpy(x.grad), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_index_out_of_range_raises(device):
+    x = tw.zeros(2, 3, device=device)
+    with pytest.raises(IndexError):
+        tw.gather(x, 1, ints([[0, 3], [1, 1]], device))
+    with pytest.raises(IndexError):
+        tw.gather(x, 1, ints([[0, -1], [1, 1]], device))
+    with pytest.raises(IndexError):
+        tw.scatter_add(x, 0, ints([[0, 2, 1]], device), tw.ones(1, 3, device=device))
+    with pytest.raises(RuntimeError, match="exceeds"):
+        tw.gather(x, 1, ints([[0], [0], [0]], device))
+
+
+@pytest.mark.parametrize("dim, index", [(0, [2, 0, 2]), (1, [3, 3, 0, 1, 3]), (-1, [1]), (0, 2)])
+def test_index_select(dim, index, device):
+    index_np = np.asarray(index)
+    check_op(
+        lambda x: tw.index_select(x, dim, ints(index, device)),
+        lambda x: np.take(x, np.reshape(index_np, -1), axis=dim),
+        [((3, 4),)],
+        device,
+    )
+    check_op(lambda x: x.index_select(0, ints([0], device)), lambda x: x, [((),)], device)  # 0-d stays 0-d
+
+
+def test_masked_fill(device):
+    mask_np = np.array([[True, False, False, True], [False, False, True, False], [True, True, True, True]])
+
+    def ref(x):
+        return np.where(mask_np, -7.5, x)
+
+    check_op(lambda x: tw.masked_fill(x, tw.tensor(mask_np, device=device), -7.5), ref, [((3, 4),)], device)
+    check_op(
+        lambda x: x.masked_fill(tw.tensor(mask_np[0], device=device), 2.0),
+        lambda x: np.where(mask_np[0], 2.0, x),
+        [((3, 4),)],
+        device,
+    )
+    check_op(
+        lambda x, v: tw.masked_fill(x, tw.tensor(mask_np, device=device), v),
+        lambda x, v: np.where(mask_np, v, x),
+        [((3, 4), ())],
+        device,
+    )
+    x = consts([1.0, 2.0], device)
+    y = tw.masked_fill(x, tw.tensor([True, False], device=device), float("-inf"))
+    assert to_numpy(y).tolist() == [float("-inf"), 2.0]
+    with pytest.raises(TypeError, match="boolean"):
+        tw.masked_fill(x, ints([1, 0], device), 0.0)
+    m, i, f = tw.tensor([True, False], device=device), ints([3, 4], device), tw.tensor([False, False], device=device)
+    before = x._backend.transfers
+    assert tw.masked_fill(i, m, 7).tolist() == [7, 4]
+    assert tw.masked_fill(f, m, True).tolist() == [True, False]
+    assert x._backend.transfers == before + 2  # only the two tolist() calls
+    with pytest.raises(TypeError, match="can't be stored"):
+        tw.masked_fill(ints([3, 4], device), m, 0.5)
+
+
+def test_embedding(device):
+    idx = np.array([[1, 3, 1], [0, 1, 4]])
+    check_op(lambda w: F.embedding(ints(idx, device), w), lambda w: w[idx], [((5, 2),)], device)
+    # padding_idx: same values, but the padding row gets no gradient
+    w = tw.tensor(np.arange(10.0).reshape(5, 2), device=device, requires_grad=True)
+    out = F.embedding(ints(idx, device), w, padding_idx=1)
+    np.testing.assert_array_equal(to_numpy(out), np.arange(10.0).reshape(5, 2)[idx])
+    out.sum().backward()
+    np.testing.assert_array_equal(to_numpy(w.grad)[:, 0], [1, 0, 0, 1, 1])
+
+
+def test_one_hot(device):
+    x = ints([[0, 2], [3, 1]], device)
+    expected = np.eye(4, dtype=np.int64)[[[0, 2], [3, 1]]]
+    y = F.one_hot(x, 4)
+    assert y.dtype == tw.int64 and y.device == tw.device(device)
+    np.testing.assert_array_equal(to_numpy(y), expected)
+    b = x._backend
+    before = b.transfers
+    y = F.one_hot(x)  # num_classes inferred: exactly one host copy
+    assert b.transfers - before == 1
+    np.testing.assert_array_equal(to_numpy(y), expected)
+    before = b.transfers
+    F.one_hot(x, 4)
+    assert b.transfers == before
+    with pytest.raises(TypeError, match="integer"):
+        F.one_hot(consts([1.0], device), 3)
+
+
+_IDX = np.array([[0, 2, 2], [1, 0, 3]])
+
+
+SECOND_ORDER = {
+    "gather": (lambda x: tw.gather(x, 1, ints(_IDX, x.device)) ** 2, [(2, 4)]),
+    "scatter_add": (lambda x, s: tw.scatter_add(x, 1, ints(_IDX, x.device), s * s), [(2, 4), (2, 3)]),
+    "embedding": (lambda w: F.embedding(ints(_IDX, w.device), w) ** 2, [(4, 2)]),
+    "masked_fill": (lambda x: tw.masked_fill(x * x, tw.tensor(_IDX > 1, device=x.device), 3.0), [(2, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECOND_ORDER))
+def test_second_derivatives(name, device):
+    check_second_order(*SECOND_ORDER[name], device)

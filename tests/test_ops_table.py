@@ -84,11 +84,16 @@ ALIASES = {"pow": r"\*\*", "matmul": r"\w @ \w", "neg": r"np\.negative|lambda a:
 # Where the tests of an op module live (for Tensor operators, which a text search can't find).
 MODULE_TESTS = {
     "tensorweaver.ops.elementwise": "test_ops_elementwise.py",
+    "tensorweaver.ops.unary": "test_ops_unary.py",
+    "tensorweaver.ops.activation": "test_ops_activation.py",
+    "tensorweaver.ops.compare": "test_ops_compare.py",
     "tensorweaver.ops.reduce": "test_ops_reduce.py",
     "tensorweaver.ops.shape": "test_ops_shape.py",
     "tensorweaver.ops.indexing": "test_ops_indexing.py",
-    "tensorweaver.ops.linalg": "test_ops_core.py",
-    "tensorweaver.ops.nn": "test_ops_nn.py",
+    "tensorweaver.ops.linalg": "test_ops_linalg.py",
+    "tensorweaver.ops.conv": "test_ops_conv.py",
+    "tensorweaver.ops.normalization": "test_ops_normalization.py",
+    "tensorweaver.ops.loss": "test_ops_loss.py",
 }
 
 

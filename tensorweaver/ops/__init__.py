@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from .. import _dtypes
 from ..autograd.function import next_seq
-from . import elementwise, indexing, linalg, nn, reduce, shape
+from . import activation, compare, conv, elementwise, indexing, linalg, loss, normalization, reduce, shape, unary
 from ._common import Function, Tensor, cast, state
+from .activation import *  # noqa: F403
+from .compare import *  # noqa: F403
+from .conv import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import add, div, mul, neg, pow, rdiv, rpow, rsub, sub
+from .indexing import *  # noqa: F403
 from .linalg import *  # noqa: F403
 from .linalg import matmul
-from .nn import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .shape import mT_, t_
+from .unary import *  # noqa: F403
 
-_MODULES = (elementwise, reduce, shape, indexing, linalg, nn)
+_MODULES = (elementwise, unary, activation, compare, reduce, shape, indexing, linalg, conv, normalization, loss)
 
 __all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _dtypes
+from .._args import SCALAR_RANK, check_dim, device_error
 from ..autograd.function import Function, apply1, apply2, apply_n
 from ..autograd.grad_mode import state
 from ..tensor import Tensor
@@ -18,14 +19,17 @@ __all__ = [
     "cast",
     "promote",
     "promote_floats",
-    "as_operand",
+    "resolve",
+    "operands",
+    "const",
+    "scalar_tensor",
+    "float_input",
     "output_tensor",
     "normalize_dims",
     "check_dim",
 ]
 
 _wrap = Tensor._wrap
-_SCALAR_RANK = {bool: 0, int: 1, float: 2, complex: 3}
 
 
 def kind(t: Tensor) -> str:
@@ -63,11 +67,6 @@ def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
 
 def promote(x: Tensor, y: Tensor):
     """Cast two tensors to their common dtype (array-API rules within a kind, PyTorch across)."""
-    if x._backend is not y._backend:
-        raise RuntimeError(
-            f"expected all tensors to be on the same device, but found at least two devices, "
-            f"{x._backend.device} and {y._backend.device}"
-        )
     fn = x._backend.from_native
     d = _dtypes.promote_types(fn[x._data.dtype], fn[y._data.dtype])
     return cast(x, d), cast(y, d)
@@ -97,44 +96,98 @@ def promote_floats(x: Tensor, y: Tensor):
     return x, y
 
 
-def as_operand(x: Tensor, c):
-    """Check a non-Tensor operand of a binary op with ``x``.
+def resolve(x: Tensor, other, what: str, inplace: bool = False):
+    """The operands of a binary op on tensor ``x``, checked: the one place that turns Python and NumPy
+    scalars, lists, NumPy arrays and tensors of other dtypes into what an op computes with.
 
-    Returns ``(x, c, None)`` for a Python scalar (``x`` cast to float/int/complex first when the
-    scalar's kind is higher than ``x``'s, as in PyTorch) or ``(x, None, tensor)`` for array data on
-    the CPU. A Python scalar never promotes ``x`` within its kind: float32 * 2.0 stays float32.
+    Returns ``(x, y, None)`` with ``y`` a Tensor on ``x``'s device, or ``(x, None, c)`` for a Python
+    number ``c``. A NumPy (or other host) scalar is its number; a list or NumPy array becomes a tensor
+    on the CPU (elsewhere it is an error: that copy would be silent). Tensors of two dtypes are
+    promoted (``promote_floats``, else ``promote``); a number never promotes ``x`` within its kind
+    (float32 * 2.0 stays float32), but ``x`` is cast up when the number's kind is higher (an int
+    tensor times 0.5 becomes float32), as in PyTorch. With ``inplace`` (``x += other``) ``x`` keeps
+    its dtype: ``y`` is cast to it, and a kind that can't be cast to it is a RuntimeError.
     """
-    t = type(c)
-    if t is float and x._backend.from_native[x._data.dtype].kind in "fc":  # the common case
-        return x, c, None
-    rank = _SCALAR_RANK.get(t)
+    t = type(other)
+    if (t is float or t is int) and x._backend.from_native[x._data.dtype].kind in "fc":  # lr * w.grad, d ** 2
+        return x, None, other
+    if isinstance(other, Tensor):
+        if other._backend is not x._backend:
+            raise device_error(what, x.device, other.device)
+        if other._data.dtype != x._data.dtype:
+            if inplace:
+                other = _cast_into(x, other, what)
+            else:
+                x, other = promote_floats(x, other) or promote(x, other)
+        return x, other, None
+    rank = SCALAR_RANK.get(t)
     if rank is None:
-        if hasattr(c, "item") and getattr(c, "ndim", None) == 0 and not isinstance(c, Tensor):
+        if hasattr(other, "item") and getattr(other, "ndim", None) == 0:
             # a NumPy (or array-API) scalar from the host: its value, not a tensor
-            if getattr(c, "__dlpack_device__", None) is not None and c.__dlpack_device__()[0] != 1:
+            if getattr(other, "__dlpack_device__", None) is not None and other.__dlpack_device__()[0] != 1:
                 raise TypeError(
-                    f"a 0-d {type(c).__name__} from another device can't be mixed with a Tensor; wrap it with tw.tensor"
+                    f"{what}: a 0-d {t.__name__} from another device can't be mixed with a Tensor; "
+                    f"wrap it with tw.tensor"
                 )
-            return as_operand(x, c.item())
-        if isinstance(c, (list, tuple)) or hasattr(c, "__array_interface__"):
+            return resolve(x, other.item(), what, inplace)
+        if isinstance(other, (list, tuple)) or hasattr(other, "__array_interface__"):
             if x._backend.device.type != "cpu":
                 raise TypeError(
-                    f"can't combine a {type(c).__name__} with a tensor on {x.device}: that would copy "
-                    f"it to the device silently; make it a tensor first: tw.tensor(data, device=...)"
+                    f"{what}: can't combine a {t.__name__} with a tensor on {x.device}: that would copy it to the "
+                    f"device silently; make it a tensor first: tw.tensor(data, device=...)"
                 )
-            return x, None, Tensor(c, device=x.device)
-        raise TypeError(f"unsupported operand type for a Tensor op: {type(c).__name__}")
-    k = kind(x)
-    if rank > _dtypes._KIND_RANK[k]:
+            return resolve(x, Tensor(other, device=x.device), what, inplace)
+        raise TypeError(f"{what}: unsupported operand type for a Tensor op: {t.__name__}")
+    d = x._backend.from_native[x._data.dtype]
+    if rank > _dtypes._KIND_RANK[d.kind]:
+        if inplace:
+            raise RuntimeError(f"{what}: a Python {t.__name__} can't be applied in place to a {d} tensor")
         if t is float:
             x = cast(x, _dtypes.get_default_dtype())
         elif t is int:
             x = cast(x, _dtypes.int64)
         elif t is complex:  # PyTorch: float64 -> complex128, else the default dtype's complex
-            d = x._backend.from_native[x._data.dtype]
             wide = d is _dtypes.float64 or _dtypes.get_default_dtype() is _dtypes.float64
             x = cast(x, _dtypes.complex128 if wide else _dtypes.complex64)
-    return x, c, None
+    elif inplace and rank == 0 and d.kind != "b":
+        other = int(other)  # NOTE: array-API libraries (array_api_strict) refuse a Python bool with a numeric array
+    return x, None, other
+
+
+def _cast_into(x: Tensor, y: Tensor, what: str) -> Tensor:
+    """``y`` as ``x``'s dtype for an in-place op, outside the graph; an error where PyTorch refuses
+    the cast (a float into an int tensor, a complex into a float one)."""
+    fn = x._backend.from_native
+    dx, dy = fn[x._data.dtype], fn[y._data.dtype]
+    if _dtypes.promote_types(dx, dy) is not dx and _dtypes._KIND_RANK[dy.kind] > _dtypes._KIND_RANK[dx.kind]:
+        raise RuntimeError(f"{what}: result type {dy} can't be cast to the desired output type {dx}")
+    return _wrap(x._backend.xp.astype(y._data, x._data.dtype), x._backend)
+
+
+def operands(x, y, what: str):
+    """``x`` and ``y`` (a tensor and a tensor or number, either way round) as two tensors (see
+    ``resolve``); a number becomes a 0-d tensor like the other."""
+    if not isinstance(x, Tensor):
+        y, x = operands(y, x, what)
+        return x, y
+    x, t, c = resolve(x, y, what)
+    return (x, t) if t is not None else (x, scalar_tensor(x, c))
+
+
+def const(like: Tensor, arr) -> Tensor:
+    """A backend array as a Tensor on ``like``'s device, outside the graph (masks and shares used by backward)."""
+    return _wrap(arr, like._backend)
+
+
+def scalar_tensor(like: Tensor, value) -> Tensor:
+    """A 0-d tensor of ``like``'s dtype and device holding a Python number."""
+    b = like._backend
+    return _wrap(b.xp.asarray(value, dtype=like._data.dtype, device=b.native_device), b)
+
+
+def float_input(x: Tensor) -> Tensor:
+    """``x``, or ``x`` as the default float dtype when it is a bool or integer tensor (exp, sqrt, ...)."""
+    return x if kind(x) in "fc" else cast(x, _dtypes.get_default_dtype())
 
 
 def output_tensor(fn: Function, y) -> Tensor:
@@ -148,14 +201,6 @@ def output_tensor(fn: Function, y) -> Tensor:
         t._requires_grad = True
         t.grad_fn = fn
     return t
-
-
-def check_dim(dim: int, ndim: int) -> int:
-    """A dimension index in ``[-ndim, ndim)`` made non-negative; an IndexError names the range."""
-    n = max(ndim, 1)
-    if not isinstance(dim, int) or not -n <= dim < n:
-        raise IndexError(f"dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
-    return dim % n
 
 
 def normalize_dims(dim, ndim: int):

@@ -18,11 +18,14 @@ from __future__ import annotations
 import operator
 
 from .. import _dtypes
+from .._args import device_error
 from ..tensor import _check_inplace
-from ._common import Tensor, state
+from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, state
+from .elementwise import where
+from .reduce import sum_to
 from .shape import _prod, _python_value, permute, reshape, slice_, take_along
 
-__all__ = []
+__all__ = ["masked_fill", "gather", "scatter_add", "index_select"]
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -317,4 +320,203 @@ def setitem(x: Tensor, index, value) -> None:
     x._data[xp.reshape(hit, shape)] = vals
 
 
-TENSOR_METHODS = {"__getitem__": getitem, "__setitem__": setitem}
+# -- gather, scatter, embedding, one_hot, masked_fill ------------------------------------------
+def _check_index(index: Tensor, x: Tensor, what: str) -> None:
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{what}: index must be an integer Tensor, got {type(index).__name__}")
+    if index._backend is not x._backend:
+        raise device_error(what, x.device, index.device)
+    if kind(index) not in "iu":
+        raise TypeError(f"{what}: index must be an integer tensor, got {index.dtype}")
+
+
+def _flat_positions(b, shape: tuple, axis: int, index):
+    """Flat positions into an array of ``shape`` picked by ``index`` along ``axis`` (gather's rule:
+    ``out[i][j][k] = x[i][index[i][j][k]][k]`` for axis 1), as an int64 array of index's shape.
+
+    NOTE: an index out of ``[0, shape[axis])`` maps to the position one past the end, so the take or
+    scatter that uses it fails (an IndexError on NumPy and array_api_strict) instead of silently
+    reading another row; checking on the host would cost a device round trip. CuPy cannot raise
+    from the device: it wraps out-of-bounds indices around (documented in its NumPy differences).
+    """
+    xp, dev = b.xp, b.native_device
+    ishape = tuple(index.shape)
+    if len(ishape) != len(shape):
+        raise RuntimeError(f"index has {len(ishape)} dims but the tensor has {len(shape)}; they must match")
+    for d, (i, s) in enumerate(zip(ishape, shape, strict=True)):
+        if d != axis and i > s:
+            raise RuntimeError(f"size {i} of index at dim {d} exceeds the tensor's size {s} (shape {shape})")
+    index = xp.astype(index, xp.int64)
+    n, stride = 1, [0] * len(shape)
+    for d in range(len(shape) - 1, -1, -1):
+        stride[d] = n
+        n *= shape[d]
+    pos = None
+    for d, i in enumerate(ishape):
+        if d == axis:
+            c = index * stride[d]
+        else:
+            view = [1] * len(shape)
+            view[d] = i
+            c = xp.reshape(xp.arange(i, dtype=xp.int64, device=dev) * stride[d], tuple(view))
+        pos = c if pos is None else pos + c
+    if pos is None:  # 0-d
+        return xp.zeros((), dtype=xp.int64, device=dev)
+    valid = (index >= 0) & (index < shape[axis])
+    return xp.broadcast_to(xp.where(valid, pos, xp.asarray(n, dtype=xp.int64, device=dev)), ishape)
+
+
+class Gather(Function):
+    """``x.reshape(-1)[pos]``: a gather by precomputed flat positions."""
+
+    __slots__ = ("pos",)
+
+    def __init__(self, pos) -> None:
+        self.pos = pos
+
+    def forward(self, xp, x):
+        return xp.reshape(xp.take(xp.reshape(x, (-1,)), xp.reshape(self.pos, (-1,))), self.pos.shape)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        zeros = Tensor._wrap(x._backend.xp.zeros_like(x._data), x._backend)
+        return (apply2(ScatterAdd(self.pos, x._backend), zeros, gy),)
+
+
+class ScatterAdd(Function):
+    """``x`` with ``src`` added at the flat positions ``pos`` (repeated positions add up)."""
+
+    __slots__ = ("pos", "b")
+
+    def __init__(self, pos, b) -> None:
+        self.pos, self.b = pos, b
+
+    def forward(self, xp, x, src):
+        flat = self.b.scatter_add(xp.reshape(x, (-1,)), xp.reshape(self.pos, (-1,)), xp.reshape(src, (-1,)))
+        return xp.reshape(flat, x.shape)
+
+    def backward(self, gy):
+        x, src = self.inputs
+        return (gy if x._requires_grad else None, apply1(Gather(self.pos), gy) if src._requires_grad else None)
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """``out[i][j] = x[i][index[i][j]]`` for ``dim=1`` (any rank); ``index`` has x's number of dims."""
+    _check_index(index, x, "gather")
+    axis = check_dim(dim, x._data.ndim)
+    return apply1(Gather(_flat_positions(x._backend, tuple(x._data.shape), axis, index._data)), x)
+
+
+def _identity_index(b, shape: tuple, axis: int):
+    """An index of ``shape`` whose entry along ``axis`` is its own coordinate (gather's no-op)."""
+    xp = b.xp
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return xp.broadcast_to(
+        xp.reshape(xp.arange(shape[axis], dtype=xp.int64, device=b.native_device), tuple(view)), shape
+    )
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """``x`` plus ``src[i][j]`` added at ``[i][index[i][j]]`` (dim=1); differentiable in ``x`` and ``src``."""
+    _check_index(index, x, "scatter_add")
+    if src._backend is not x._backend:
+        raise RuntimeError(f"scatter_add: src is on {src.device}, the tensor on {x.device}")
+    axis = check_dim(dim, x._data.ndim)
+    b, ishape = x._backend, tuple(index._data.shape)
+    if tuple(src._data.shape) != ishape:
+        # only src's leading block of index's shape is used (as in PyTorch)
+        src = gather(src, axis, Tensor._wrap(_identity_index(b, ishape, axis), b))
+    if src._data.dtype != x._data.dtype:
+        src = cast(src, x.dtype)
+    return apply2(ScatterAdd(_flat_positions(b, tuple(x._data.shape), axis, index._data), b), x, src)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of ``x`` at positions ``index`` (a 0-D or 1-D integer tensor) along ``dim``."""
+    _check_index(index, x, "index_select")
+    if index._data.ndim > 1:
+        raise IndexError(f"index_select(): index must be 0-D or 1-D, got shape {index.shape}")
+    axis = check_dim(dim, x._data.ndim)
+    flat = x._backend.xp.reshape(index._data, (-1,))
+    if x._data.ndim == 0:  # as in PyTorch: a 0-d tensor stays 0-d
+        return reshape(take_along(reshape(x, (1,)), flat, 0), ())
+    return take_along(x, flat, axis)
+
+
+def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` picked by the integer tensor ``x``: shape ``(*x.shape, weight.shape[1])``.
+
+    Repeated indices accumulate their gradients; rows at ``padding_idx`` get no gradient.
+    """
+    _check_index(x, weight, "embedding")
+    if weight._data.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    out = index_select(weight, 0, reshape(x, (-1,)))
+    if padding_idx is not None:
+        padding_idx = check_dim(padding_idx, weight._data.shape[0])
+        b = x._backend
+        mask = Tensor._wrap(b.xp.reshape(b.xp.reshape(x._data, (-1,)) == padding_idx, (-1, 1)), b)
+        out = masked_fill(out, mask, 0) + masked_fill(out.detach(), b.xp.logical_not(mask._data), 0)
+    return reshape(out, (*x._data.shape, weight._data.shape[1]))
+
+
+def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
+    """An int64 tensor of shape ``(*x.shape, num_classes)`` with a 1 at each value of ``x``.
+
+    NOTE: ``num_classes=-1`` means ``x.max() + 1``, which copies that one value to the host; pass
+    ``num_classes`` to stay on the device. Values outside ``[0, num_classes)`` give rows of zeros.
+    """
+    if kind(x) not in "iu":
+        raise TypeError(f"one_hot is only applicable to integer tensors, got {x.dtype}")
+    b = x._backend
+    xp = b.xp
+    if num_classes == -1:
+        if x.numel() == 0:
+            raise RuntimeError("one_hot: can not infer the number of classes of an empty tensor")
+        num_classes = int(b.transfer(xp.max(x._data), to_host=True)) + 1
+    classes = xp.arange(num_classes, dtype=x._data.dtype, device=b.native_device)
+    return Tensor._wrap(xp.astype(x._data[..., None] == classes, xp.int64), b)
+
+
+class MaskedFill(Function):
+    """``where(mask, c, x)`` for a Python number ``c``, keeping x's dtype (no host copy of ``c``)."""
+
+    __slots__ = ("mask", "c", "dev")
+
+    def __init__(self, mask, c, dev) -> None:
+        self.mask, self.c, self.dev = mask, c, dev
+
+    def forward(self, xp, x):
+        return xp.where(self.mask, xp.asarray(self.c, dtype=x.dtype, device=self.dev), x)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return (sum_to(apply1(MaskedFill(self.mask, 0, self.dev), gy), x._data.shape),)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``x`` with ``value`` (a number or a 0-d tensor, cast to x's dtype) where the bool ``mask`` is True."""
+    if isinstance(mask, Tensor):
+        if mask._backend is not x._backend:
+            raise RuntimeError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
+        if mask.dtype is not _dtypes.bool:
+            raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, got shape {value.shape}")
+        return where(mask, cast(value, x.dtype), x)
+    if type(value) is float and kind(x) in "iub" or type(value) is int and kind(x) == "b":
+        raise TypeError(f"masked_fill: value {value!r} can't be stored in a {x.dtype} tensor")
+    mask = mask._data if isinstance(mask, Tensor) else mask
+    return apply1(MaskedFill(mask, value, x._backend.native_device), x)
+
+
+TENSOR_METHODS = {
+    "__getitem__": getitem,
+    "__setitem__": setitem,
+    "masked_fill": masked_fill,
+    "gather": gather,
+    "scatter_add": scatter_add,
+    "index_select": index_select,
+}
