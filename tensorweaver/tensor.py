@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy as _copy
 import weakref
 
-from . import _dtypes
+from . import _args, _dtypes
 from . import backends as _backends
 from .autograd import engine as _engine
 from .autograd import function as _function
@@ -109,7 +109,7 @@ class Tensor:
     def size(self, dim: int | None = None):
         """The shape (a tuple), or the length of dimension ``dim``."""
         shape = tuple(self._data.shape)
-        return shape if dim is None else shape[_check_dim(dim, len(shape))]
+        return shape if dim is None else shape[_args.check_dim(dim, len(shape))]
 
     def dim(self) -> int:
         """The number of dimensions (``ndim``)."""
@@ -518,14 +518,6 @@ class _HookHandle:
         self._hooks.pop(self._key, None)
 
 
-def _check_dim(dim: int, ndim: int) -> int:
-    if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(
-            f"dimension out of range (expected to be in range of [{-max(ndim, 1)}, {max(ndim, 1) - 1}], but got {dim})"
-        )
-    return dim % max(ndim, 1)
-
-
 def _check_inplace(t: Tensor) -> None:
     if t._requires_grad and _grad_state.enabled:
         kind = "a leaf tensor" if t.grad_fn is None else "a tensor"
@@ -536,45 +528,17 @@ def _check_inplace(t: Tensor) -> None:
 
 
 def _inplace_operand(t: Tensor, other, op: str):
-    """The operand of an in-place op as an array of ``t``'s dtype, checked before anything changes."""
-    b = t._backend
-    if isinstance(other, Tensor):
-        if other._backend is not b:
-            raise RuntimeError(
-                f"{op}: expected all tensors to be on the same device, but found at least two "
-                f"devices, {t.device} and {other.device}"
-            )
-        td, od = t.dtype, other.dtype
-        if _dtypes.promote_types(td, od) is not td and _dtypes._KIND_RANK[od.kind] > _dtypes._KIND_RANK[td.kind]:
-            raise RuntimeError(f"{op}: result type {od} can't be cast to the desired output type {td}")
-        arr = other._data
-        if od is not td:
-            arr = b.xp.astype(arr, b.native_dtype(td))
-        shape = tuple(t._data.shape)
-        if tuple(arr.shape) != shape and _broadcast_shape(shape, tuple(arr.shape)) != shape:
-            raise RuntimeError(
-                f"{op}: a tensor of shape {tuple(arr.shape)} can't be applied in place to one of shape {shape}"
-            )
-        return arr
-    if getattr(other, "ndim", None) == 0 and hasattr(other, "item"):  # a NumPy scalar or 0-d array
-        other = other.item()
-    rank = _SCALAR_RANK.get(type(other))
-    if rank is not None:
-        if rank > _dtypes._KIND_RANK[t.dtype.kind]:
-            raise RuntimeError(f"{op}: a Python {type(other).__name__} can't be applied in place to a {t.dtype} tensor")
-        # NOTE: array-API libraries (array_api_strict) refuse a Python bool with a numeric array
-        return int(other) if rank == 0 and t.dtype.kind != "b" else other
-    if isinstance(other, (list, tuple)) or hasattr(other, "__array_interface__"):
-        if b is not _backends.cpu:
-            raise TypeError(
-                f"{op}: can't apply a {type(other).__name__} to a tensor on {t.device} in place: that would copy "
-                f"it to the device silently; make it a tensor first: tw.tensor(data, device=...)"
-            )
-        return _inplace_operand(t, Tensor(other), op)
-    raise TypeError(f"{op}: expected a Tensor or a number, got {type(other).__name__}")
-
-
-_SCALAR_RANK = {bool: 0, int: 1, float: 2, complex: 3}
+    """The operand of an in-place op: an array of ``t``'s dtype, broadcastable to its shape, or a
+    Python number; checked (``ops._common.resolve``) before anything changes."""
+    _, y, c = _resolve(t, other, op, inplace=True)
+    if y is None:
+        return c
+    arr, shape = y._data, tuple(t._data.shape)
+    if tuple(arr.shape) != shape and _broadcast_shape(shape, tuple(arr.shape)) != shape:
+        raise RuntimeError(
+            f"{op}: a tensor of shape {tuple(arr.shape)} can't be applied in place to one of shape {shape}"
+        )
+    return arr
 
 
 def _broadcast_shape(a: tuple, b: tuple):
@@ -607,5 +571,6 @@ _function.set_tensor_factory(Tensor, _host_scalar_types, _backends.host_ndarray)
 # Tensor's operators and methods are the ops. Everything below binds them onto the class.
 from . import ops as _ops  # noqa: E402
 from .autograd import api as _autograd_api  # noqa: E402
+from .ops._common import resolve as _resolve  # noqa: E402
 
 _ops.bind_tensor_methods(Tensor)
