@@ -89,7 +89,7 @@ def _worker(names: list[str], repeats: int, scale: float) -> dict:
 
     import tensorweaver as tw
 
-    out = {}
+    out = {"tensorweaver": os.path.dirname(os.path.dirname(tw.__file__))}
     for name in names:
         run = globals()["_" + name](tw, np, max(1, int(WORKLOADS[name] * scale)))
         run()  # warm-up
@@ -102,29 +102,38 @@ def _worker(names: list[str], repeats: int, scale: float) -> dict:
     return out
 
 
+def _env(tree: str, **extra) -> dict:
+    # NOTE: this file runs as a script (its own folder first on sys.path, not a checkout's root),
+    # so ``import tensorweaver`` finds the tree's package through PYTHONPATH
+    return dict(os.environ, PYTHONPATH=tree, **extra)
+
+
 def _run_tree(tree: str, names, repeats: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=tree)
-    code = f"import json, benchmarks.ab as ab; print(json.dumps(ab._worker({list(names)!r}, {repeats}, 1.0)))"
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([tree, here])
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", ",".join(names), "--repeats", str(repeats)]
+    r = subprocess.run(cmd, env=_env(tree), capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _callgrind(tree: str, name: str) -> int:
-    """Instructions of ``WORKLOADS[name]`` iterations: the count of 2x minus 1x (start-up cancels)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tree, here]), OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
+def _callgrind(tree: str, name: str, runs: int) -> int:
+    """Instructions of ``WORKLOADS[name]`` iterations: the count of 2x minus 1x (start-up cancels),
+    the median of ``runs`` (NOTE: counts vary by ~1% from run to run: addresses, hence the
+    probing of id-keyed dicts and sets, differ)."""
+    return statistics.median(_callgrind_once(tree, name) for _ in range(runs))
+
+
+def _callgrind_once(tree: str, name: str) -> int:
+    env = _env(tree, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
     counts = []
-    for scale in (1.0, 2.0):
+    for scale in (1, 2):
         with tempfile.TemporaryDirectory() as d:
-            code = f"import benchmarks.ab as ab; ab._run_once({name!r}, {scale})"
             out = os.path.join(d, "cg.out")
+            cmd = [sys.executable, os.path.abspath(__file__), "--once", name, "--scale", str(scale)]
             subprocess.run(
-                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", code],
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
                 env=env,
                 capture_output=True,
                 check=True,
+                cwd=d,
             )
             with open(out) as f:
                 total = next(int(line.split()[1]) for line in f if line.startswith("summary:"))
@@ -142,19 +151,34 @@ def _run_once(name: str, scale: float) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True, help="the checkout to compare against")
+    p.add_argument("--base", help="the checkout to compare against (required)")
     p.add_argument("--head", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--repeats", type=int, default=5, help="timed calls per workload in each process")
     p.add_argument("--only", default=",".join(WORKLOADS))
     p.add_argument("--callgrind", action="store_true", help="also count instructions with valgrind")
+    p.add_argument("--cg-runs", type=int, default=3, help="valgrind runs per workload and tree (median)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # in a child process: time these workloads
+    p.add_argument("--once", help=argparse.SUPPRESS)  # in a child process under valgrind: run it once
+    p.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args.worker.split(","), args.repeats, 1.0)))
+        return
+    if args.once:
+        _run_once(args.once, args.scale)
+        return
+    if not args.base:
+        p.error("--base is required")
     names = args.only.split(",")
     trees = {"base": os.path.abspath(args.base), "head": os.path.abspath(args.head)}
     times: dict = {k: {n: [] for n in names} for k in trees}
     for r in range(args.rounds):
         for k in ("base", "head") if r % 2 == 0 else ("head", "base"):
-            for n, t in _run_tree(trees[k], names, args.repeats).items():
+            result = _run_tree(trees[k], names, args.repeats)
+            if os.path.realpath(result.pop("tensorweaver")) != os.path.realpath(trees[k]):
+                raise SystemExit(f"the {k} process imported tensorweaver from elsewhere than {trees[k]}")
+            for n, t in result.items():
                 times[k][n].append(t)
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} rounds; base {trees['base']}; head {trees['head']}")
     print("| workload | iterations | base | head | head/base | instructions per iteration, base -> head |")
@@ -163,7 +187,7 @@ def main(argv=None) -> None:
         b, h = statistics.median(times["base"][n]), statistics.median(times["head"][n])
         cg = ""
         if args.callgrind:
-            cb, ch = (_callgrind(trees[k], n) / WORKLOADS[n] for k in ("base", "head"))
+            cb, ch = (_callgrind(trees[k], n, args.cg_runs) / WORKLOADS[n] for k in ("base", "head"))
             cg = f"{cb / 1e3:.1f}k -> {ch / 1e3:.1f}k ({ch / cb - 1:+.1%})"
         print(f"| {n} | {WORKLOADS[n]} | {b * 1e3:.2f} ms | {h * 1e3:.2f} ms | {h / b:.3f} | {cg} |")
 

@@ -93,21 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--check", type=int, default=0, help="flat mode: the step compared with the last")
-    p.add_argument(
-        "--patch", default="", help="tensorweaver only: a prototype from benchmarks/prototypes.py; a '+F' suffix adds F"
-    )
     a = p.parse_args(argv)
-    patches = [q for q in a.patch.split("+F") if q] if a.patch.endswith("+F") else ([a.patch] if a.patch else [])
-    if a.patch.endswith("+F"):  # prototype F at import time: NumPy itself instead of array_api_compat.numpy
-        import numpy
-
-        sys.modules["array_api_compat.numpy"] = numpy
-    for name in patches:
-        from benchmarks.prototypes import PATCHES
-
-        PATCHES[name]()
     sizes = [int(s) for s in a.sizes.split(",")]
-    out = {"impl": a.impl, "patch": a.patch, "mode": a.mode, "sizes": sizes, "batch": a.batch, "steps": a.steps}
+    out = {"impl": a.impl, "mode": a.mode, "sizes": sizes, "batch": a.batch, "steps": a.steps}
     if a.mode == "peak":
         _import(a.impl)
         out["rss_after_import_mb"] = _rss_mb()

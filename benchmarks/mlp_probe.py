@@ -1,6 +1,6 @@
 """A probe of workload 3 (the MLP step): CPU time and page faults per step, tensorweaver vs hand-written NumPy.
 
-``python -m benchmarks.mlp_probe [--steps 10] [--repeats 15] [--threads 1] [--torch] [--patch relu-row]``
+``python -m benchmarks.mlp_probe [--steps 10] [--repeats 15] [--threads 1] [--torch] [--ce]``
 
 BLAS limited to ``--threads`` (threadpoolctl), this process's CPU time (steadier than wall time on a
 shared machine), implementations interleaved. Per implementation: the cost of ``reset()`` (new
@@ -9,7 +9,7 @@ and of the later steps, each with its minor page faults. ``--torch`` runs PyTorc
 full run does when torch is installed (its allocations change where glibc's malloc finds memory). Run with
 ``MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456`` to take glibc's returning of
 freed memory to the OS, and the page faults of taking it back, out of the comparison.
-``--patch relu-row`` adds a variant whose relu takes the maximum with a zero row (see NOTES 3b).
+``--ce`` also times the loss alone.
 """
 
 from __future__ import annotations
@@ -23,14 +23,6 @@ from . import models_numpy as mn
 from . import models_tw as mt
 
 SIZES, BATCH = [784, 512, 512, 10], 256
-
-
-def _relu_row_forward(self, xp, x):
-    """LeakyRelu.forward with a zero row instead of a 0-d zero (NumPy's broadcast-scalar loop is slow)."""
-    self.mask = m = x > 0
-    if self.slope == 0:
-        return xp.maximum(x, xp.zeros(x.shape[-1:], dtype=x.dtype, device=x.device))
-    return xp.where(m, x, x * self.slope)
 
 
 def _faults() -> int:
@@ -81,34 +73,24 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     p.add_argument("--torch", action="store_true", help="run PyTorch's model too, as the full run does")
-    p.add_argument("--patch", choices=["relu-row"], default=None)
     p.add_argument("--ce", action="store_true", help="also time the loss alone (forward + backward, (256, 10))")
     args = p.parse_args()
     from threadpoolctl import threadpool_limits
 
-    from tensorweaver.ops.activation import LeakyRelu
-
     threadpool_limits(args.threads, user_api="blas")
-    original = LeakyRelu.forward
-    variants = {
-        "numpy": (mn.MLPNumpy(SIZES, BATCH), original),
-        "tensorweaver": (mt.MLPTW(SIZES, BATCH), original),
-    }
+    variants = {"numpy": mn.MLPNumpy(SIZES, BATCH), "tensorweaver": mt.MLPTW(SIZES, BATCH)}
     if args.torch:
         import torch
 
         from .models_torch import MLPTorch
 
         torch.set_num_threads(args.threads)
-        variants["torch"] = (MLPTorch(torch, SIZES, BATCH, "cpu"), original)
-    if args.patch == "relu-row":
-        variants["tensorweaver + relu-row"] = (mt.MLPTW(SIZES, BATCH), _relu_row_forward)
+        variants["torch"] = MLPTorch(torch, SIZES, BATCH, "cpu")
     phases = ("reset", "first step", "later steps")
     out = {v: {ph: ([], []) for ph in phases} for v in variants}
     clock = time.process_time
     for r in range(args.repeats + 1):
-        for name, (model, forward) in variants.items():
-            LeakyRelu.forward = forward
+        for name, model in variants.items():
             f0, t0 = _faults(), clock()
             model.reset()
             f1, t1 = _faults(), clock()
@@ -124,7 +106,6 @@ def main() -> None:
             for ph, dt, df in zip(phases, times, faults, strict=True):
                 out[name][ph][0].append(dt * 1e3)
                 out[name][ph][1].append(df)
-    LeakyRelu.forward = original
     print(f"{args.threads} BLAS thread(s), CPU time, {args.repeats} interleaved repeats of reset + {args.steps} steps")
     ref = statistics.median(out["numpy"]["later steps"][0])
     for name, d in out.items():

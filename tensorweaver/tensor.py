@@ -9,6 +9,7 @@ from . import _args, _dtypes
 from . import backends as _backends
 from .autograd import engine as _engine
 from .autograd import function as _function
+from .autograd import grads as _grads
 from .autograd.grad_mode import state as _grad_state
 
 __all__ = ["Tensor", "tensor"]
@@ -34,7 +35,7 @@ class Tensor:
     __array_ufunc__ = None
     __array_function__ = None
 
-    def __init__(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> None:
+    def __new__(cls, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
         if dtype is not None:
             dtype = _dtypes.to_dtype(dtype)
         if isinstance(data, Tensor):
@@ -48,32 +49,15 @@ class Tensor:
                 arr = b.xp.astype(arr, b.native_dtype(dtype))
         else:
             arr, b = _backends.as_array(data, dtype, device)
-        self._data = arr
-        self._backend = b
-        self._requires_grad = False
-        self._grad = None
-        self.grad_fn = None
-        self._hooks = None
-        self._retains_grad = False
+        t = _function.output(arr, b, cls)
         if requires_grad:
-            self.requires_grad_(True)
+            t.requires_grad_(True)
+        return t
 
     @classmethod
     def _wrap(cls, data, backend) -> Tensor:
-        """A tensor around a backend array, with no copy and no checks (the ops' hot path)."""
-        if data.__class__ in _host_scalar_types:
-            # NOTE: NumPy operators on 0-d arrays return NumPy scalars, which have no in-place
-            # operators and no __dlpack__; a tensor always holds an array.
-            data = _backends.host_ndarray(data)
-        t = object.__new__(cls)
-        t._data = data
-        t._backend = backend
-        t._requires_grad = False
-        t._grad = None
-        t.grad_fn = None
-        t._hooks = None
-        t._retains_grad = False
-        return t
+        """A tensor around a backend array, with no copy and no checks (``autograd.function.output``)."""
+        return _function.output(data, backend, None if cls is Tensor else cls)
 
     # -- what it is ---------------------------------------------------------------------------
     @property
@@ -189,7 +173,7 @@ class Tensor:
     @property
     def data(self) -> Tensor:
         """A tensor sharing this one's storage, detached from the graph; assignable."""
-        return _function._output(self._data, self._backend)  # Tensor._wrap as a plain function: cheaper
+        return _function.output(self._data, self._backend)
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -241,21 +225,25 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
 
         ``gradient`` is required unless the tensor has one element. The graph is freed afterwards
-        unless ``retain_graph=True`` (default: ``create_graph``). With ``inputs`` (tensors), only
-        their ``.grad`` receive a gradient.
+        unless ``retain_graph=True`` (default: ``create_graph``). With ``inputs`` (a tensor or
+        tensors), only their ``.grad`` receive a gradient (leaves or not).
         """
-        if gradient is None and inputs is None and not create_graph and self._requires_grad:
-            d = self._data
-            if (d.ndim == 0 or self.numel() == 1) and not _grad_state.anomaly:  # a loss: the training step
-                _engine._run_arrays(self, self._backend.xp.ones_like(d), bool(retain_graph))
-                return
-        (gradient,) = _autograd_api.make_grads((self,), (gradient,), arg="gradient=")
-        if retain_graph is None:
-            retain_graph = create_graph
-        if inputs is not None:  # only these tensors' .grad receive their gradient
-            _autograd_api.backward(self, gradient, retain_graph, create_graph, inputs)
-            return
-        _engine.run_backward((self,), (gradient,), retain_graph, create_graph)
+        if inputs is not None:
+            inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        _engine.run_backward((self,), (gradient,), retain_graph, create_graph, inputs)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` once backward has accumulated this leaf's ``.grad`` (as PyTorch; a
+        leaf's gradient is complete once every op that used it has run its backward, which is when
+        DistributedDataParallel starts reducing it). Returns a handle with ``remove()``."""
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        _function.post_hooks_used = True
+        return _HookHandle(self._hooks, _grads.PostAccumulate(hook))
 
     # -- conversion and copies ---------------------------------------------------------------
     def item(self):
@@ -565,12 +553,11 @@ def _array_repr(host) -> str:
 
 
 _host_scalar_types = _backends.SCALAR_TYPES
-_function.set_tensor_factory(Tensor, _host_scalar_types, _backends.host_ndarray)
+_function.set_tensor_class(Tensor, _host_scalar_types, _backends.host_ndarray)
 
 # NOTE: the one place the Tensor <-> ops import cycle is broken: ops need the Tensor class, and
 # Tensor's operators and methods are the ops. Everything below binds them onto the class.
 from . import ops as _ops  # noqa: E402
-from .autograd import api as _autograd_api  # noqa: E402
 from .ops._common import resolve as _resolve  # noqa: E402
 
 _ops.bind_tensor_methods(Tensor)

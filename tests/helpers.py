@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 import tensorweaver as tw
+from tensorweaver.autograd import function as _function
 from tensorweaver.autograd.gradcheck import gradgradcheck
 
 
@@ -45,10 +46,20 @@ def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, at
 
     Gradients are checked on both of the engine's paths: ``backward()`` (each op's array fast
     path, ``backward_array``) and ``autograd.grad(create_graph=True)`` (each op's Tensor backward).
+    The op's inputs are non-leaf tensors (``leaf * 1.0``) and the graph's edge threshold is 0, so
+    an op that claims ``keeps_inputs = False`` gets value-free edges, as large tensors do in training.
     """
+    old, _function.EDGE_MIN_SIZE = _function.EDGE_MIN_SIZE, 0
+    try:
+        _check_op(fn, np_fn, shape_sets, device, low, high, grad, atol, rtol)
+    finally:
+        _function.EDGE_MIN_SIZE = old
+
+
+def _check_op(fn, np_fn, shape_sets, device, low, high, grad, atol, rtol):
     for seed, shapes in enumerate(shape_sets):
         arrays, tensors = make_inputs(shapes, device, low=low, high=high, seed=seed)
-        out = fn(*tensors)
+        out = fn(*[t * 1.0 for t in tensors])
         expected = np.asarray(np_fn(*[a.copy() for a in arrays]))
         assert out.device == tw.device(device), f"{shapes}: result on {out.device}, inputs on {device}"
         assert out.shape == expected.shape, f"{shapes}: shape {out.shape} != reference {expected.shape}"
@@ -66,7 +77,7 @@ def check_op(fn, np_fn, shape_sets, device, *, low=-2.0, high=2.0, grad=True, at
             )
             assert t.grad.device == t.device, f"{shapes}: grad {i} on {t.grad.device}"
             np.testing.assert_allclose(to_numpy(t.grad), g, rtol=1e-5, atol=1e-6, err_msg=f"grad {i} {shapes}")
-        loss = (fn(*tensors) * tw.tensor(upstream, device=device)).sum()
+        loss = (fn(*[t * 1.0 for t in tensors]) * tw.tensor(upstream, device=device)).sum()
         graph_grads = tw.autograd.grad(loss, tensors, create_graph=True, allow_unused=True)
         for i, (gt, g) in enumerate(zip(graph_grads, numeric, strict=True)):
             assert gt is not None, f"{shapes}: input {i} got no gradient with create_graph=True"

@@ -7,9 +7,18 @@ import os
 import traceback
 import weakref
 
-from .grad_mode import state
-
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled"]
+
+
+class _Flags:
+    """Whether anomaly mode is on and checks gradients for nan/inf: one switch for the process, as
+    in PyTorch (grad mode, by contrast, is per thread). Read by every recorded op."""
+
+    enabled = False
+    check_nan = True
+
+
+flags = _Flags()
 
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _created_at: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Function -> formatted stack
@@ -17,7 +26,7 @@ _created_at: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Function
 
 def is_anomaly_enabled() -> bool:
     """True inside ``detect_anomaly()``."""
-    return state.anomaly
+    return flags.enabled
 
 
 class detect_anomaly:  # noqa: N801 - PyTorch's name
@@ -29,11 +38,11 @@ class detect_anomaly:  # noqa: N801 - PyTorch's name
         self.check_nan = check_nan
 
     def __enter__(self) -> None:
-        self._prev = state.anomaly, state.anomaly_nan
-        state.anomaly, state.anomaly_nan = True, self.check_nan
+        self._prev = flags.enabled, flags.check_nan
+        flags.enabled, flags.check_nan = True, self.check_nan
 
     def __exit__(self, *exc) -> None:
-        state.anomaly, state.anomaly_nan = self._prev
+        flags.enabled, flags.check_nan = self._prev
 
     def __call__(self, fn):
         @functools.wraps(fn)
@@ -49,14 +58,14 @@ class set_detect_anomaly:  # noqa: N801
     ``with`` block, restoring the previous mode after it."""
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
-        self._prev = state.anomaly, state.anomaly_nan
-        state.anomaly, state.anomaly_nan = bool(mode), check_nan
+        self._prev = flags.enabled, flags.check_nan
+        flags.enabled, flags.check_nan = bool(mode), check_nan
 
     def __enter__(self) -> None:
         pass  # already switched in __init__, like torch.autograd.set_detect_anomaly
 
     def __exit__(self, *exc) -> None:
-        state.anomaly, state.anomaly_nan = self._prev
+        flags.enabled, flags.check_nan = self._prev
 
 
 def record(fn) -> None:
@@ -82,7 +91,7 @@ def checked_backward(fn, gy) -> tuple:
         if hasattr(e, "add_note"):  # Python >= 3.11
             e.add_note(f"Error in the backward of {fn.name}. {created_at(fn)}")
         raise
-    if state.anomaly_nan:
+    if flags.check_nan:
         for i, g in enumerate(gxs):
             if g is None or g.dtype.kind not in "fc":
                 continue

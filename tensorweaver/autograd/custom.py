@@ -12,7 +12,6 @@ from ..ops._common import cast
 from ..ops.reduce import sum_to
 from ..tensor import Tensor
 from . import function as _function
-from .anomaly import record as _record_creation
 from .grad_mode import no_grad, state
 
 __all__ = ["Function", "FunctionCtx"]
@@ -76,6 +75,7 @@ class _CustomNode(_function.Function):
     """The graph node of one output of a custom Function call."""
 
     __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")  # out_shapes: (shape, dtype) or None
+    foreign_grads = True  # the user's backward may return tensors it keeps
 
     def backward(self, gy):
         """The user's backward for this output, its gradients checked and fitted to the inputs."""
@@ -174,7 +174,7 @@ class Function:
         single = not isinstance(result, tuple)
         outputs = (result,) if single else result
         # new tensor objects even when forward returns an input as is (it must not get a grad_fn)
-        outputs = tuple(Tensor._wrap(o._data, o._backend) if isinstance(o, Tensor) else o for o in outputs)
+        outputs = tuple(_function.output(o._data, o._backend) if isinstance(o, Tensor) else o for o in outputs)
         if record:
             arg_index = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
             inputs = tuple(args[i] for i in arg_index)
@@ -190,12 +190,10 @@ class Function:
                     continue
                 node = _CustomNode()
                 node.cls, node.ctx, node.arg_index, node.out_index = cls, ctx, arg_index, k
-                node.n_args, node.out_shapes, node.inputs = len(args), shapes, inputs
-                node.seq = _function.next_seq()
-                o._requires_grad, o.grad_fn = True, node
+                node.n_args, node.out_shapes = len(args), shapes
+                _function.record(node, o, inputs)
+                _function.foreign_grads_used = True
                 nodes[k] = node
-                if state.anomaly:
-                    _record_creation(node)
             originals = result if not single else (result,)
             saved = getattr(ctx, "_to_save", None) or ()
             ctx._saved = tuple(_saved_entry(t, originals, outputs, nodes) for t in saved)

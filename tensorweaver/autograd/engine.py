@@ -1,4 +1,4 @@
-"""The backward engine: topological order, gradient accumulation, freeing the graph."""
+"""The backward engine: one rank-ordered walk of the graph, accumulating gradients and freeing it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from heapq import heappush as _heappush
 from . import anomaly as _anomaly
 from . import function as _fn
 from .grad_mode import state
+from .grads import PostAccumulate, add_leaf, deliver, mark, on_output_grad, owned, owned_array
 
 __all__ = ["run_backward"]
+
+_base_release = _fn.Function.release
 
 _FREED = (
     "Trying to backward through the graph a second time (or to use values it saved after they "
@@ -18,266 +21,213 @@ _FREED = (
 )
 
 
-def _count_error(fn, gxs) -> str:
-    return f"{fn.name}: backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs"
+def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=None, accumulate=True, what="gradient"):
+    """Backpropagate from ``roots`` (tensors), each weighted by its entry of ``grads`` (a tensor of
+    the root's shape, or None for a one-element root). The one engine behind ``backward()`` and
+    ``autograd.grad()``.
 
+    Without ``inputs``, gradients accumulate into the ``.grad`` of the leaves that require grad.
+    With ``inputs`` only the functions leading to them run, and their gradients (leaves or not;
+    None where unreachable) are returned, and also accumulated into their ``.grad`` if
+    ``accumulate``. The graph is freed unless ``retain_graph`` (default: ``create_graph``). ``what``
+    names the gradients in errors (``gradient``, ``grad_outputs``).
 
-def _topo_order(roots) -> list:
-    """Functions reachable from ``roots``, each after every function that consumes its output.
-
-    Iterative depth-first post-order (no recursion limit on deep graphs), reversed at the end, so a
-    node's gradient is complete before it is propagated.
+    The walk pops the function of highest rank (``Function.seq``): every consumer of a function's
+    output was recorded after it and is reached before it, so a gradient is complete when its
+    function runs. Under ``create_graph`` (and anomaly mode) gradients are Tensors and each backward
+    is recorded; otherwise they are backend arrays, and each function runs its ``backward_array``
+    where it has one, its Tensor backward on wrapped arrays under no_grad elsewhere.
     """
-    order = []
-    seen = set()
-    stack = [(fn, False) for fn in roots]
-    while stack:
-        fn, expanded = stack.pop()
-        if expanded:
-            order.append(fn)
-            continue
-        if fn in seen:
-            continue
-        seen.add(fn)
-        stack.append((fn, True))
-        for x in fn.inputs or ():  # a freed node (inputs None) is an error only if it has to run
-            p = x.grad_fn
-            if p is not None and p not in seen:
-                stack.append((p, False))
-    order.reverse()
-    return order
-
-
-def _needed(order, inputs) -> set:
-    """The functions of ``order`` whose backward leads to one of ``inputs`` (the others are skipped)."""
-    leaves = {id(t) for t in inputs if t.grad_fn is None}
-    wanted = {t.grad_fn for t in inputs if t.grad_fn is not None}
-    needed: set = set()
-    for fn in reversed(order):  # producers first
-        if fn.inputs is None and fn not in wanted:  # freed: it may lead to an input, and running it fails
-            needed.add(fn)
-        for x in fn.inputs or ():
-            p = x.grad_fn
-            if (id(x) in leaves) if p is None else (p in wanted or p in needed):
-                needed.add(fn)
-                break
-    return needed
-
-
-def run_backward(roots, grads, retain_graph: bool, create_graph: bool, inputs=None):
-    """Backpropagate ``grads`` (Tensors) from ``roots`` (Tensors).
-
-    With ``inputs=None`` gradients accumulate into the ``.grad`` of the leaves; otherwise the
-    gradients of ``inputs`` (leaves or not) are returned (a list, None where unreachable), only
-    the functions leading to them run, and no ``.grad`` changes.
-    """
-    if not create_graph and inputs is None and len(roots) == 1 and not state.anomaly:
-        return _run_arrays(roots[0], grads[0]._data, retain_graph)
-    pending: dict = {}  # Function -> gradient of its output, complete once it is reached
-    leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete, after the walk
-    handed: set = {id(g._data) for g in grads}  # arrays the caller owns or given to a .grad (see _owned)
-    capture = None
-    wanted_fns: dict = {}
+    if retain_graph is None:
+        retain_graph = create_graph
+    arrays = not create_graph and not _anomaly.flags.enabled
+    leaves: dict = {}  # id(leaf) -> [leaf, gradient], delivered once complete
+    pending: dict = {}  # function -> the gradient of its output so far
+    heap: list = []
+    handed: set = set()  # ids of arrays the caller or a .grad holds (see grads.owned_array)
+    for i, (root, g) in enumerate(zip(roots, grads)):  # noqa: B905 - one per root (api.py checks)
+        if g is None and root._requires_grad and root._data.size == 1:  # a loss: ones, the engine's own
+            g = root._backend.xp.ones_like(root._data)
+            if not arrays:
+                g = _fn.output(g, root._backend)
+        else:
+            g = _seed(root, g, i, arrays, what)
+            mark(handed, g if arrays else g._data, root._backend)
+        fn = root.grad_fn
+        if fn is None:
+            add_leaf(leaves, root, g)
+        elif fn in pending:
+            pending[fn] = pending[fn] + g
+        else:
+            pending[fn] = g
+            _heappush(heap, (fn.seq, fn))
+    capture = wanted = needed = None
     if inputs is not None:
-        capture = {id(t): None for t in inputs}
-        wanted_fns = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
-    anomaly = state.anomaly
+        capture = dict.fromkeys(map(id, inputs))
+        wanted = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
+        needed = _needed(roots, inputs, wanted)
+    early = _early_leaves(roots) if _fn.post_hooks_used and inputs is None else None
+    hooks, foreign = _fn.hooks_used, _fn.foreign_grads_used
+    special = hooks or foreign or wanted is not None or early is not None  # else: one test per node
     prev = state.enabled
     state.enabled = create_graph
-    try:
-        for root, g in zip(roots, grads, strict=True):
-            fn = root.grad_fn
-            if fn is None:  # a leaf: its own gradient is g
-                _add_leaf(leaves, root, g)
-            else:
-                old = pending.get(fn)
-                pending[fn] = g if old is None else old + g
-        order = _topo_order([r.grad_fn for r in roots if r.grad_fn is not None])
-        hooks = _fn.hooks_used
-        needed = None if capture is None else _needed(order, inputs)
-        for fn in order:
-            gy = pending.pop(fn, None)
-            if gy is None:
-                continue
-            run = needed is None or fn in needed
-            if not run and fn not in wanted_fns:
-                continue
-            if hooks:
-                gy = _on_output_grad(fn, gy, capture, handed)
-            if capture is not None and fn in wanted_fns:
-                capture[id(wanted_fns[fn])] = gy
-            if not run:
-                continue
-            if fn.inputs is None:
-                raise RuntimeError(_FREED)
-            gxs = _anomaly.checked_backward(fn, gy) if anomaly else fn.backward(gy)
-            if len(gxs) != len(fn.inputs):
-                raise RuntimeError(_count_error(fn, gxs))
-            for x, gx in zip(fn.inputs, gxs):  # noqa: B905 - counted above
-                if gx is None or not x._requires_grad:
-                    continue
-                p = x.grad_fn
-                if p is None:
-                    _add_leaf(leaves, x, gx)
-                else:
-                    old = pending.get(p)
-                    pending[p] = gx if old is None else old + gx
-            if not retain_graph:
-                fn.release()
-        for x, g in leaves.values():
-            _deliver(x, g, capture, handed)
-    finally:
-        state.enabled = prev
-    if capture is not None:
-        return [capture[id(t)] for t in inputs]
-    return None
-
-
-def _run_arrays(root, grad, retain_graph: bool) -> None:
-    """``backward()`` of one tensor without ``create_graph`` (every training step), from ``grad``, a
-    backend array the caller owns: no graph of the backward is wanted, so gradients stay backend
-    arrays and each function runs its ``backward_array`` where it has one (its Tensor ``backward``
-    under no_grad otherwise).
-
-    Order by rank: a function runs when it has the highest ``seq`` of those a gradient has reached.
-    Every consumer of a function's output was recorded after it (ranks higher) and is reached
-    before it, so its gradient is complete when it runs; no walk of the graph is needed first.
-    """
-    handed = {id(grad)}  # arrays the caller owns or already given to a .grad (see _owned)
-    leaves: dict = {}  # id(leaf) -> [leaf, gradient]
-    fn = root.grad_fn
-    if fn is None:
-        _add_leaf(leaves, root, grad)
-        _deliver_arrays(leaves, handed)
-        return
-    hooks = _fn.hooks_used
-    pending = {fn: grad}
-    heap = [(fn.seq, fn)]
-    heappop, heappush, base_release = _heappop, _heappush, _fn.Function.release
-    prev = state.enabled
-    state.enabled = False
+    heappop, heappush, base_release = _heappop, _heappush, _base_release  # locals: read once per node
     try:
         while heap:
             fn = heappop(heap)[1]
             gy = pending.pop(fn)
-            inputs = fn.inputs
-            if inputs is None:
+            xs = fn.inputs
+            if special:
+                b = _before(fn, xs, wanted, needed)
+                if hooks and (getattr(fn, "hooks", None) or getattr(fn, "out_ref", None) is not None):
+                    gy = on_output_grad(fn, gy, capture is not None, handed, b, arrays)
+                if wanted is not None:
+                    if fn in wanted:
+                        capture[id(wanted[fn])] = gy
+                    if fn not in needed:
+                        continue
+            elif xs is None:
                 raise RuntimeError(_FREED)
-            # NOTE: gy lives on the backend of fn's inputs; the one op whose output is elsewhere
-            # (ToBackend) moves it in its own backward_array.
-            b = inputs[0]._backend
-            if hooks and (getattr(fn, "hooks", None) or getattr(fn, "out_ref", None) is not None):
-                gy = _on_output_grad(fn, _wrap(gy, b), None, handed)._data
-            backward_array = fn.backward_array
-            gxs = None if backward_array is None else backward_array(b.xp, gy)
-            if gxs is None:
-                gxs = [None if g is None else g._data for g in fn.backward(_wrap(gy, b))]
-            if len(gxs) != len(inputs):
-                raise RuntimeError(_count_error(fn, gxs))
-            for x, gx in zip(inputs, gxs):  # noqa: B905 - counted above; a strict= keyword doubles the cost of zip()
+            else:
+                b = xs[0]._backend  # NOTE: gy's backend too, but for ToBackend, whose backward_array moves it
+            if arrays:
+                backward_array = fn.backward_array
+                gxs = None if backward_array is None else backward_array(b.xp, gy)
+                if gxs is None:
+                    gxs = [None if g is None else g._data for g in fn.backward(_fn.output(gy, b))]
+            else:
+                gxs = _anomaly.checked_backward(fn, gy) if _anomaly.flags.enabled else fn.backward(gy)
+            if len(gxs) != len(xs):
+                raise RuntimeError(f"{fn.name}: backward returned {len(gxs)} gradients for {len(xs)} inputs")
+            if special and foreign and fn.foreign_grads:  # a user's backward: it may hold the tensors it returns
+                for gx in gxs:
+                    if gx is not None:
+                        mark(handed, gx if arrays else gx._data, b)
+            for x, gx in zip(xs, gxs):  # noqa: B905 - counted above; a strict= keyword doubles the cost of zip()
                 if gx is None:
                     continue
                 p = x.grad_fn
                 if p is None:
                     if x._requires_grad:
-                        _add_leaf(leaves, x, gx)
+                        add_leaf(leaves, x, gx)
                 elif p in pending:
                     pending[p] = pending[p] + gx
                 else:
                     pending[p] = gx
                     heappush(heap, (p.seq, p))
+            if special and early is not None:
+                for x in xs:
+                    if x.grad_fn is None and id(x) in early:
+                        _deliver_if_complete(x, early, leaves, handed, arrays)
             if not retain_graph:
-                if type(fn).release is base_release:
+                if type(fn).release is base_release:  # NOTE: inlined: one call less per node
                     fn.inputs = None
                 else:
                     fn.release()
-        gy = gxs = None  # NOTE: drop the last gradients, so that owns() sees their views' bases free
-        _deliver_arrays(leaves, handed)
+        gy = gxs = None
+        for x, g in leaves.values():
+            if arrays and capture is None and x._grad is None and not x._hooks:  # a leaf's first gradient
+                x._grad = _fn.output(owned_array(g, x._backend, handed), x._backend)
+            else:
+                deliver(x, g, capture, handed, arrays)
     finally:
         state.enabled = prev
+    if inputs is None:
+        return None
+    out = []
+    for t in inputs:
+        g = capture[id(t)]
+        if g is not None and arrays:
+            g = _fn.output(g, t._backend)
+        if g is not None and accumulate:
+            t._grad = owned(g, handed) if t._grad is None else t._grad + g
+        out.append(g)
+    return out
 
 
-def _deliver_arrays(leaves: dict, handed: set) -> None:
-    for x, g in leaves.values():
-        b = x._backend
-        if x._hooks or x._grad is not None:
-            _deliver(x, _wrap(g, b), None, handed)
-            continue
-        x._grad = _wrap(_owned_array(g, b, handed), b)  # the common case: a leaf's first gradient
+def _before(fn, xs, wanted, needed):
+    """The backend of ``fn``'s gradient; a freed graph is an error unless ``fn`` is only wanted by
+    ``grad()`` (its backward does not run)."""
+    if xs is None:
+        if needed is None or fn in needed:
+            raise RuntimeError(_FREED)
+        return wanted[fn]._backend
+    return xs[0]._backend
 
 
-def _add_leaf(leaves: dict, x, g) -> None:
-    entry = leaves.get(id(x))
-    if entry is None:
-        leaves[id(x)] = [x, g]
-    else:
-        entry[1] = entry[1] + g
+def _seed(root, g, i: int, arrays: bool, what: str):
+    """The gradient ``g`` given for ``root``, checked (shape, device; cast to its dtype); an array
+    when ``arrays``. (The ones of a one-element root are made by the caller.)"""
+    if not root._requires_grad:
+        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    b = root._backend
+    if g is None:
+        raise RuntimeError(
+            f"grad can be implicitly created only for scalar outputs; output {i} has shape {root.shape}: "
+            f"pass {what}= (a tensor of that shape)"
+        )
+    if not isinstance(g, _fn._Tensor):
+        g = _fn._Tensor(g, dtype=root.dtype, device=root.device)
+    if g._backend is not b:
+        raise RuntimeError(f"{what}[{i}] is on device {g.device}, but output {i} is on {root.device}")
+    if g._data.shape != root._data.shape:
+        raise RuntimeError(f"{what}[{i}] has shape {g.shape}, but output {i} has shape {root.shape}")
+    if g._data.dtype != root._data.dtype:
+        g = g.to(root.dtype)
+    return g._data if arrays else g
 
 
-def _run_hooks(hooks, g):
-    for h in tuple(hooks.values()):
-        r = h(g)
-        if r is not None:
-            g = r
-    return g
+def _walk(roots):
+    """The functions reachable from ``roots``, each after every function its inputs come from
+    (iterative depth-first post-order: no recursion limit on deep graphs)."""
+    order, seen = [], set()
+    stack = [(r.grad_fn, False) for r in roots if r.grad_fn is not None]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+        elif fn not in seen:
+            seen.add(fn)
+            stack.append((fn, True))
+            stack.extend((x.grad_fn, False) for x in fn.inputs or () if x.grad_fn is not None)
+    return order
 
 
-def _on_output_grad(fn, gy, capture, handed):
-    """The hooks and ``retain_grad()`` of the non-leaf tensor ``fn`` made, run when its gradient is
-    complete. The hooks live on the node (they run even when the tensor object is gone); the
-    retained gradient goes to the tensor if it still exists (``out_ref``)."""
-    hooks = getattr(fn, "hooks", None)
-    if hooks:
-        gy = _run_hooks(hooks, gy)
-    ref = getattr(fn, "out_ref", None)
-    t = None if ref is None else ref()
-    if t is not None and t._retains_grad and capture is None:
-        # NOTE: a copy, since gy goes on down the graph; under create_graph it keeps its graph.
-        g = _owned(gy, handed)
-        t._grad = g if t._grad is None else t._grad + gy
-    return gy
+def _needed(roots, inputs, wanted) -> set:
+    """The functions whose backward leads to one of ``inputs`` (``grad()`` runs only these); a freed
+    one counts (running it raises), unless it is only wanted itself."""
+    leaf_ids = {id(t) for t in inputs if t.grad_fn is None}
+    needed: set = set()
+    for fn in _walk(roots):
+        if fn.inputs is None:
+            if fn not in wanted:
+                needed.add(fn)
+        elif any(
+            id(x) in leaf_ids if x.grad_fn is None else x.grad_fn in wanted or x.grad_fn in needed for x in fn.inputs
+        ):
+            needed.add(fn)
+    return needed
 
 
-def _deliver(x, g, capture, handed) -> None:
-    """Hand a leaf its complete gradient: run its hooks, then accumulate into ``.grad`` (or capture it)."""
-    if capture is not None and id(x) not in capture:
-        return  # a leaf beside the path to grad()'s inputs: its hooks don't run
-    if x._hooks:
-        g = _run_hooks(x._hooks, g)
-    if capture is not None:
-        capture[id(x)] = g
-        return
-    old = x._grad
-    if old is None:
-        x._grad = _owned(g, handed)
-    else:
-        x._grad = old + g
+def _early_leaves(roots) -> dict:
+    """id(leaf) -> [edges left] for the leaves with post-accumulate hooks: each is delivered as soon
+    as every function that consumes it has run (DistributedDataParallel starts its all-reduce then)."""
+    counts: dict = {}
+    for fn in _walk(roots):
+        for x in fn.inputs or ():
+            if x.grad_fn is None and x._hooks and any(type(h) is PostAccumulate for h in x._hooks.values()):
+                counts[id(x)] = counts.get(id(x), 0) + 1
+    return counts
 
 
-def _wrap(data, b):
-    return _fn._output(data, b)  # NOTE: Tensor._wrap; usable once tensorweaver.tensor is imported
-
-
-def _owned(g, handed: set):
-    """A gradient that no other tensor shares memory with, so in-place edits of ``.grad`` are safe.
-
-    NOTE: backward passes gradients through unchanged where it can (``a + b`` hands the same gy to
-    both inputs, reshape returns a view); a copy is made only when the array may be shared: it is
-    a view, or it was already handed to another tensor in this backward call.
-    """
-    if not g._requires_grad:
-        data = g._data
-        owned = _owned_array(data, g._backend, handed)
-        return g if owned is data else _wrap(owned, g._backend)
-    if id(g._data) in handed or not g._backend.owns(g._data):
-        g = g.clone()  # under create_graph: a copy that keeps the graph
-    handed.add(id(g._data))
-    return g
-
-
-def _owned_array(data, b, handed: set):
-    """``data``, or a copy of it where it may be shared (see ``_owned``); recorded in ``handed``."""
-    if id(data) in handed or not b.owns(data):
-        data = b.xp.asarray(data, copy=True)
-    handed.add(id(data))
-    return data
+def _deliver_if_complete(x, early: dict, leaves: dict, handed: set, arrays: bool) -> None:
+    early[id(x)] -= 1
+    if early[id(x)] == 0:
+        del early[id(x)]
+        entry = leaves.pop(id(x), None)
+        if entry is not None:
+            g = entry[1]
+            # NOTE: the walk may still read this array (one gy handed to a leaf and to a node): the
+            # leaf gets a copy, which its hooks may change in place (an all-reduce).
+            mark(handed, g if arrays else g._data, x._backend)
+            deliver(x, g, None, handed, arrays)

@@ -11,8 +11,6 @@ __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 class _State(threading.local):
     # Per thread, as in PyTorch; read once per op by Function.apply.
     enabled = True
-    anomaly = False  # tw.autograd.detect_anomaly(); read by the apply functions only when they record
-    anomaly_nan = True  # whether anomaly mode checks gradients for nan/inf
 
 
 state = _State()

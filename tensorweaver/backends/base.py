@@ -83,9 +83,11 @@ class Backend:
     def _from_host(self, x: np.ndarray):
         raise NotImplementedError
 
-    def owns(self, x) -> bool:
-        """True when ``x`` certainly owns its memory (is not a view); False when unknown."""
-        return False
+    def memory_owner(self, x):
+        """The array that owns the memory ``x`` spans when ``x`` spans all of it (``x`` itself, or a
+        whole contiguous view of it); None when ``x`` is part of it or it is unknown (array-API
+        arrays have no ``base``: the engine then copies a gradient before handing it to a ``.grad``)."""
+        return None
 
     def is_transposed(self, x) -> bool:
         """True when ``x`` is laid out as the transpose of a C-contiguous matrix (a ``.mT`` view).

@@ -75,8 +75,8 @@ class CupyBackend(Backend):
     def _native_dtype(self, d):
         return np.dtype(d.name)
 
-    def owns(self, x) -> bool:
-        return x.base is None
+    def memory_owner(self, x):
+        return x if x.base is None else None
 
     def is_transposed(self, x) -> bool:
         flags = x.flags

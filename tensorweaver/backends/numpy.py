@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from sys import getrefcount as _getrefcount
-
 import numpy as np
 
 from .. import _dtypes
@@ -27,14 +25,15 @@ class NumpyBackend(Backend):
     def _native_dtype(self, d):
         return np.dtype(d.name)
 
-    def owns(self, x) -> bool:
+    def memory_owner(self, x):
         base = x.base
         if base is None:
-            return True
-        # NOTE: a C-contiguous view over all of its base, when nothing else references that base
-        # (CPython reference count 3: the view, the local name, getrefcount's argument), is in
-        # effect the owner; handing it on saves the copy of every transposed weight gradient.
-        return type(base) is np.ndarray and _getrefcount(base) == 3 and x.flags.c_contiguous and x.nbytes == base.nbytes
+            return x
+        # NOTE: a C-contiguous view over all of an owning array stands for it (the transposed
+        # weight gradient of x @ W.T): handing it on saves a copy per weight and step.
+        if type(base) is np.ndarray and base.base is None and x.flags.c_contiguous and x.nbytes == base.nbytes:
+            return base
+        return None
 
     def is_transposed(self, x) -> bool:
         flags = x.flags

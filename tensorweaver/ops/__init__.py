@@ -7,7 +7,7 @@ and the Tensor methods it provides in ``TENSOR_METHODS``.
 from __future__ import annotations
 
 from .. import _dtypes
-from ..autograd.function import next_seq
+from ..autograd.function import output, record
 from . import activation, compare, conv, elementwise, indexing, linalg, loss, normalization, reduce, shape, unary
 from ._common import Function, Tensor, cast, state
 from .activation import *  # noqa: F403
@@ -29,7 +29,10 @@ __all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
 
 
 class ToBackend(Function):
-    """Move to another backend/device through the host; the gradient moves back."""
+    """Move to another backend/device through the host; the gradient moves back.
+
+    NOTE: the one op whose output lives on another backend than its input: its backward_array is
+    needed for correctness (the engine wraps gy on the input's backend for a Tensor backward)."""
 
     __slots__ = ("dst",)
 
@@ -44,14 +47,11 @@ class ToBackend(Function):
 def to_backend(x: Tensor, b) -> Tensor:
     """``x`` copied to backend ``b`` (an explicit, counted host round trip)."""
     arr = b.transfer(x._backend.transfer(x._data, to_host=True), to_host=False)
-    out = Tensor._wrap(arr, b)
+    out = output(arr, b)
     if x._requires_grad and state.enabled:
         fn = ToBackend()
         fn.dst = b
-        fn.inputs = (x,)
-        fn.seq = next_seq()
-        out._requires_grad = True
-        out.grad_fn = fn
+        record(fn, out, (x,))
     return out
 
 

@@ -109,9 +109,7 @@ def resolve(x: Tensor, other, what: str, inplace: bool = False):
     its dtype: ``y`` is cast to it, and a kind that can't be cast to it is a RuntimeError.
     """
     t = type(other)
-    if (t is float or t is int) and x._backend.from_native[x._data.dtype].kind in "fc":  # lr * w.grad, d ** 2
-        return x, None, other
-    if isinstance(other, Tensor):
+    if t is Tensor or isinstance(other, Tensor):
         if other._backend is not x._backend:
             raise device_error(what, x.device, other.device)
         if other._data.dtype != x._data.dtype:
@@ -120,6 +118,8 @@ def resolve(x: Tensor, other, what: str, inplace: bool = False):
             else:
                 x, other = promote_floats(x, other) or promote(x, other)
         return x, other, None
+    if (t is float or t is int) and x._backend.from_native[x._data.dtype].kind in "fc":  # lr * w.grad, d ** 2
+        return x, None, other
     rank = SCALAR_RANK.get(t)
     if rank is None:
         if hasattr(other, "item") and getattr(other, "ndim", None) == 0:

@@ -373,9 +373,13 @@ class Where(Function):
 
 
 def _binary(cls, scalar_cls, x: Tensor, y):
-    if type(y) is Tensor and y._backend is x._backend and x._data.dtype == y._data.dtype:  # the common case
+    ty = type(y)
+    if ty is Tensor and y._backend is x._backend and x._data.dtype is y._data.dtype:  # the common case
         return apply2(cls(), x, y)
-    x, t, c = resolve(x, y, cls.__name__.lower())
+    # NOTE: resolve's first case, inlined: the update step's lr * w.grad and the loss's d ** 2 skip a call
+    if (ty is float or ty is int) and x._backend.from_native[x._data.dtype].kind in "fc":
+        return apply1(scalar_cls(y), x)
+    x, t, c = resolve(x, y, cls.__name__)
     return apply2(cls(), x, t) if t is not None else apply1(scalar_cls(c), x)
 
 

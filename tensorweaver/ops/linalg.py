@@ -62,7 +62,7 @@ def matmul(x: Tensor, other: Tensor) -> Tensor:
     k = ys[-2] if len(ys) > 1 else ys[0]
     if xs[-1] != k:
         raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
-    if other._backend is not x._backend or x._data.dtype != other._data.dtype:
+    if other._backend is not x._backend or x._data.dtype is not other._data.dtype:
         x, other, _ = resolve(x, other, "matmul")
     return apply2(MatMul(), x, other)
 

@@ -41,12 +41,18 @@ def _kept_shape(shape, axes) -> tuple:
     return tuple(1 if i in axes else s for i, s in enumerate(shape))
 
 
-class Sum(Function):
+class _Reduction(Function):
+    """A reduction over ``axes`` (None: all), keeping them as size 1 if ``keepdims``."""
+
     __slots__ = ("axes", "keepdims")
-    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, axes, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims
+
+
+class Sum(_Reduction):
+    __slots__ = ()
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x):
         return xp.sum(x, axis=self.axes, keepdims=self.keepdims)
@@ -178,7 +184,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return apply1(Mean(None if dim is None else normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
-class Prod(Sum):
+class Prod(_Reduction):
     __slots__ = ()
 
     def forward(self, xp, x):
