@@ -31,9 +31,9 @@ def mark(handed: set, arr, b) -> None:
     caller's gradient, what a hook saw, what a custom Function returned. It is copied before it
     goes to a ``.grad``."""
     handed.add(id(arr))
-    owner = b.memory_owner(arr)
-    if owner is not None:
-        handed.add(id(owner))
+    base = b.memory_base(arr)
+    if base is not None:
+        handed.add(id(base))
 
 
 def run_hooks(hooks, g, handed: set):

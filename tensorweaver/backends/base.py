@@ -89,6 +89,11 @@ class Backend:
         arrays have no ``base``: the engine then copies a gradient before handing it to a ``.grad``)."""
         return None
 
+    def memory_base(self, x):
+        """The array that owns the memory of ``x`` (``x`` itself, or the base of any view of it);
+        None when unknown."""
+        return None
+
     def is_transposed(self, x) -> bool:
         """True when ``x`` is laid out as the transpose of a C-contiguous matrix (a ``.mT`` view).
 

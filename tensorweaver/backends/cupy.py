@@ -78,6 +78,9 @@ class CupyBackend(Backend):
     def memory_owner(self, x):
         return x if x.base is None else None
 
+    def memory_base(self, x):
+        return x if x.base is None else x.base
+
     def is_transposed(self, x) -> bool:
         flags = x.flags
         return flags.f_contiguous and not flags.c_contiguous

@@ -35,6 +35,10 @@ class NumpyBackend(Backend):
             return base
         return None
 
+    def memory_base(self, x):
+        base = x.base
+        return x if base is None else base if type(base) is np.ndarray else None
+
     def is_transposed(self, x) -> bool:
         flags = x.flags
         return flags.f_contiguous and not flags.c_contiguous
