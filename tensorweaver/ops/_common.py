@@ -52,9 +52,6 @@ class Cast(Function):
     def backward(self, gy):
         return (cast(gy, self.src),)
 
-    def backward_array(self, xp, gy):
-        return (xp.astype(gy, self.inputs[0]._data.dtype),)
-
 
 def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
     """``x`` as dtype ``d`` (x itself when it already is)."""

@@ -124,15 +124,6 @@ class Div(Function):
             sum_to(-gx * x / y, y._data.shape) if y._requires_grad else None,
         )
 
-    def backward_array(self, xp, gy):
-        x, y = self.inputs
-        a, b = x._data, y._data
-        gx = gy / b
-        return (
-            sum_to_array(xp, gx, a.shape) if x._requires_grad else None,
-            sum_to_array(xp, -gx * a / b, b.shape) if y._requires_grad else None,
-        )
-
 
 class Pow(Function):
     __slots__ = ()
@@ -164,9 +155,6 @@ class AddScalar(_ScalarOp):
     def backward(self, gy):
         return (gy,)
 
-    def backward_array(self, xp, gy):
-        return (gy,)
-
 
 class SubScalar(_ScalarOp):  # x - c (not x + (-c): -c may not fit an unsigned dtype)
     __slots__ = ()
@@ -176,9 +164,6 @@ class SubScalar(_ScalarOp):  # x - c (not x + (-c): -c may not fit an unsigned d
         return x - self.c
 
     def backward(self, gy):
-        return (gy,)
-
-    def backward_array(self, xp, gy):
         return (gy,)
 
 
@@ -192,9 +177,6 @@ class Clone(Function):
         return xp.asarray(x, copy=True)
 
     def backward(self, gy):
-        return (gy,)
-
-    def backward_array(self, xp, gy):
         return (gy,)
 
 
@@ -213,9 +195,6 @@ class RSubScalar(_ScalarOp):  # c - x
     def backward(self, gy):
         return (-gy,)
 
-    def backward_array(self, xp, gy):
-        return (-gy,)
-
 
 class MulScalar(_ScalarOp):
     __slots__ = ()
@@ -227,9 +206,6 @@ class MulScalar(_ScalarOp):
     def backward(self, gy):
         return (gy * self.c,)
 
-    def backward_array(self, xp, gy):
-        return (gy * self.c,)
-
 
 class DivScalar(_ScalarOp):
     __slots__ = ()
@@ -239,9 +215,6 @@ class DivScalar(_ScalarOp):
         return x / self.c
 
     def backward(self, gy):
-        return (gy / self.c,)
-
-    def backward_array(self, xp, gy):
         return (gy / self.c,)
 
 
@@ -299,9 +272,6 @@ class Neg(Function):
         return -x
 
     def backward(self, gy):
-        return (-gy,)
-
-    def backward_array(self, xp, gy):
         return (-gy,)
 
 
@@ -535,14 +505,6 @@ class Remainder(Function):
         return (
             sum_to(gy, x._data.shape) if x._requires_grad else None,
             sum_to(-gy * floor_divide(x, y), y._data.shape) if y._requires_grad else None,
-        )
-
-    def backward_array(self, xp, gy):
-        x, y = self.inputs
-        a, b = x._data, y._data
-        return (
-            sum_to_array(xp, gy, a.shape) if x._requires_grad else None,
-            sum_to_array(xp, -gy * xp.floor_divide(a, b), b.shape) if y._requires_grad else None,
         )
 
 

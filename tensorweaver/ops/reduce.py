@@ -63,12 +63,6 @@ class Sum(_Reduction):
             gy = gy.reshape(_kept_shape(shape, self.axes))
         return (broadcast_to(gy, shape),)
 
-    def backward_array(self, xp, gy):
-        shape = self.inputs[0]._data.shape
-        if not self.keepdims and gy.ndim:
-            gy = xp.reshape(gy, _kept_shape(shape, self.axes))
-        return (xp.broadcast_to(gy, shape),)
-
 
 class Mean(Sum):
     __slots__ = ("n",)
@@ -111,9 +105,6 @@ class SumTo(Function):
     def backward(self, gy):
         return (broadcast_to(gy, self.inputs[0]._data.shape),)
 
-    def backward_array(self, xp, gy):
-        return (xp.broadcast_to(gy, self.inputs[0]._data.shape),)
-
 
 class BroadcastTo(Function):
     __slots__ = ("shape",)
@@ -127,9 +118,6 @@ class BroadcastTo(Function):
 
     def backward(self, gy):
         return (sum_to(gy, self.inputs[0]._data.shape),)
-
-    def backward_array(self, xp, gy):
-        return (sum_to_array(xp, gy, self.inputs[0]._data.shape),)
 
 
 def sum_to_array(xp, x, shape):

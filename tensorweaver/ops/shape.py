@@ -53,9 +53,6 @@ class Reshape(Function):
     def backward(self, gy):
         return (reshape(gy, self.inputs[0]._data.shape),)
 
-    def backward_array(self, xp, gy):
-        return (xp.reshape(gy, self.inputs[0]._data.shape),)
-
 
 class Permute(Function):
     __slots__ = ("axes",)

@@ -43,9 +43,6 @@ class Exp(Function):
     def backward(self, gy):
         return (gy * output_tensor(self, self.y),)
 
-    def backward_array(self, xp, gy):
-        return (gy * self.y,)
-
     def release(self) -> None:
         self.inputs = self.y = None
 
@@ -58,9 +55,6 @@ class Log(Function):
 
     def backward(self, gy):
         return (gy / self.inputs[0],)
-
-    def backward_array(self, xp, gy):
-        return (gy / self.inputs[0]._data,)
 
 
 class Abs(Function):
