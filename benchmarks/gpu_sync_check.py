@@ -127,7 +127,9 @@ def _busy_probe(cupy, step: Step, host_seconds: float) -> tuple[bool | None, str
     start.record()
     spin((1,), (1,), (np.int64(cycles),))
     end.record()
-    end.synchronize()
+    # NOTE: CuPy's docs say Event.synchronize blocks the host only for an Event(block=True)
+    # (docs.cupy.dev, cupy.cuda.Event), so wait for the whole device before reading the timings
+    cupy.cuda.Device().synchronize()
     per_ms = cycles / max(cupy.cuda.get_elapsed_time(start, end), 1e-3)
     target_ms = max(200.0, 50e3 * host_seconds)  # far longer than the step takes on the host
     start.record()
