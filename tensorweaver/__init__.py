@@ -62,6 +62,7 @@ from .random import (
     seed,
     set_rng_state,
 )
+from .serialization import load, save
 from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops as _ops
@@ -136,5 +137,7 @@ __all__ = [
     "multinomial",
     "normal",
     "bernoulli",
+    "save",
+    "load",
     *_ops.__all__,
 ]
