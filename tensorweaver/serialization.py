@@ -23,7 +23,6 @@ import collections
 import json
 import math
 import os
-import secrets
 from typing import IO, Any
 
 from . import _dtypes
@@ -179,7 +178,7 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
 def _atomic_write(path: str, write) -> None:
     """``write(tmp)`` to a temporary file next to ``path``, then make it ``path`` in one rename."""
     folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = os.path.join(folder, f".{base}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask's permissions, unlike mkstemp
     try:
         write(tmp)

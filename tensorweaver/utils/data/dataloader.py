@@ -4,7 +4,6 @@ processes (``num_workers > 0``) that keep the order, as in ``torch.utils.data``.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import queue
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -339,6 +338,9 @@ class _MultiProcessIter:
     def __init__(self, loader: DataLoader) -> None:
         self._loader = loader
         n = self._num_workers = loader.num_workers
+        # NOTE: imported here, on the first use of workers: it costs `import tensorweaver` ~10 ms
+        import multiprocessing
+
         ctx = loader.multiprocessing_context
         if ctx is None or isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx)
