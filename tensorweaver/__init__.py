@@ -37,21 +37,37 @@ from .factories import (
     full,
     full_like,
     linspace,
-    manual_seed,
     ones,
     ones_like,
     rand,
     rand_like,
     randint,
+    randint_like,
     randn,
     randn_like,
+    randperm,
     zeros,
     zeros_like,
 )
+from . import random
+from .random import (
+    Generator,
+    bernoulli,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    seed,
+    set_rng_state,
+)
+from .serialization import load, save
 from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops as _ops
 from . import nn
+from . import utils
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -68,6 +84,7 @@ __all__ = [
     "cuda",
     "autograd",
     "nn",
+    "utils",
     "bool",
     "int8",
     "int16",
@@ -105,8 +122,22 @@ __all__ = [
     "randint",
     "rand_like",
     "randn_like",
+    "randint_like",
+    "randperm",
     "from_numpy",
     "from_dlpack",
+    "random",
+    "Generator",
+    "default_generator",
     "manual_seed",
+    "seed",
+    "initial_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "multinomial",
+    "normal",
+    "bernoulli",
+    "save",
+    "load",
     *_ops.__all__,
 ]

@@ -1,9 +1,10 @@
-"""Tensor factories with PyTorch's names and a ``device=`` argument; ``manual_seed``."""
+"""Tensor factories with PyTorch's names and a ``device=`` argument, random ones with ``generator=``."""
 
 from __future__ import annotations
 
 from . import _dtypes
 from . import backends as _backends
+from .random import generator_impl as _generator_impl
 from .tensor import Tensor
 
 __all__ = [
@@ -23,9 +24,10 @@ __all__ = [
     "randint",
     "rand_like",
     "randn_like",
+    "randint_like",
+    "randperm",
     "from_numpy",
     "from_dlpack",
-    "manual_seed",
 ]
 
 
@@ -130,37 +132,76 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None, requires_grad:
     return _make(arr, b, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1), drawn on the device's own generator (see ``manual_seed``)."""
+def _random_float(dtype, what: str) -> _dtypes.dtype:
+    d = _float(dtype)
+    if d.kind != "f":
+        raise TypeError(f"{what}(): expected a floating-point dtype, got {d}")
+    return d
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1), from ``generator`` or the device's default generator."""
     b = _backends.get_backend(device)
-    return _make(b.rand(_size(size), _float(dtype)), b, requires_grad)
+    d = _random_float(dtype, "rand")
+    return _make(b.rand(_size(size), d, _generator_impl(generator, b)), b, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples."""
+def randn(*size, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples, from ``generator`` or the device's default generator."""
     b = _backends.get_backend(device)
-    return _make(b.randn(_size(size), _float(dtype)), b, requires_grad)
+    d = _random_float(dtype, "randn")
+    return _make(b.randn(_size(size), d, _generator_impl(generator, b)), b, requires_grad)
 
 
-def randint(low, high=None, size=None, *, dtype=None, device=None) -> Tensor:
-    """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad: bool = False):
+    """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``; int64 unless given."""
     if size is None:
         low, high, size = 0, low, high
     if size is None:
         raise TypeError("randint() needs a size, e.g. randint(0, 10, (3,))")
+    if not low < high:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     b = _backends.get_backend(device)
     d = _dtypes.int64 if dtype is None else _dtypes.to_dtype(dtype)
-    return _make(b.randint(low, high, tuple(size), d), b, False)
+    return _make(b.randint(low, high, _size((size,)), d, _generator_impl(generator, b)), b, requires_grad)
 
 
-def rand_like(x: Tensor, *, dtype=None, device=None) -> Tensor:
-    """Uniform samples in [0, 1) with ``x``'s shape, dtype and device unless given."""
-    return _like(rand, x, dtype, device, False, x.shape)
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of ``0 .. n-1`` (int64 unless given), drawn on the device."""
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"randperm(): n must be an int, got {type(n).__name__}")
+    n = int(n)
+    if n < 0:
+        raise RuntimeError(f"randperm(): n must be non-negative, got {n}")
+    b = _backends.get_backend(device)
+    d = _dtypes.int64 if dtype is None else _dtypes.to_dtype(dtype)
+    return _make(b.randperm(n, d, _generator_impl(generator, b)), b, requires_grad)
 
 
-def randn_like(x: Tensor, *, dtype=None, device=None) -> Tensor:
+def rand_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) with ``x``'s shape, dtype and device unless given (no ``generator=``,
+    as in PyTorch)."""
+    return _like(rand, x, dtype, device, requires_grad, x.shape)
+
+
+def randn_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """Standard normal samples with ``x``'s shape, dtype and device unless given."""
-    return _like(randn, x, dtype, device, False, x.shape)
+    return _like(randn, x, dtype, device, requires_grad, x.shape)
+
+
+def randint_like(x: Tensor, low: int = 0, high: int | None = None, *, dtype=None, device=None, requires_grad=False):
+    """Integers in [low, high) with ``x``'s shape, dtype and device unless given: ``randint_like(x, high)``
+    or ``randint_like(x, low, high)``."""
+    if high is None:
+        low, high = 0, low
+    return randint(
+        low,
+        high,
+        tuple(x.shape),
+        dtype=x.dtype if dtype is None else dtype,
+        device=x.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
 def from_numpy(ndarray) -> Tensor:
@@ -177,8 +218,3 @@ def from_dlpack(ext) -> Tensor:
         return ext.detach()
     arr, b = _backends.from_dlpack(ext)
     return Tensor._wrap(arr, b)
-
-
-def manual_seed(seed: int) -> None:
-    """Seed the generators of every device, now and for devices first used later."""
-    _backends.manual_seed(seed)

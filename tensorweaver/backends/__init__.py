@@ -56,10 +56,11 @@ def register_backend(name: str, namespace, device=None) -> device:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the random generators of every backend, made so far or later."""
-    base.seed[0] = int(seed)
+    """Seed the default random generator of every backend, made so far or later."""
+    s = base.check_seed(seed)
+    base.seed[0] = s
     for b in all_backends():
-        b.manual_seed(int(seed))
+        b.manual_seed(s)
 
 
 def registered_backends() -> list[str]:

@@ -2,16 +2,75 @@
 
 from __future__ import annotations
 
+import operator
+import os
+
 import numpy as np
 
 from .. import _dtypes
 from .device import device as Device
 
-__all__ = ["Backend", "BackendUnavailable"]
+__all__ = ["Backend", "BackendUnavailable", "GeneratorImpl", "check_seed", "fresh_seed"]
 
 
 #: the seed of the last ``tw.manual_seed``: backends made later start from it too
 seed: list = [None]
+
+#: the size of a host generator's state (``GeneratorImpl.get_state``): seed, PCG64 state and increment,
+#: the has-a-cached-half flag and that cached 32-bit half
+_PCG64_STATE_BYTES = 8 + 16 + 16 + 1 + 4
+
+
+def fresh_seed() -> int:
+    """A nondeterministic 64-bit seed from the operating system's entropy."""
+    return int.from_bytes(os.urandom(8), "little")
+
+
+def check_seed(value) -> int:
+    """A seed as PyTorch takes it: an int in [-2**63, 2**64); negative seeds wrap around to 2**64 + seed."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise RuntimeError(f"manual_seed expected a long, but got {type(value).__name__}")
+    s = operator.index(value)
+    if not -(2**63) <= s < 2**64:
+        raise ValueError(f"manual_seed: seed {s} is out of range; it must be in [-2**63, 2**64)")
+    return s % 2**64
+
+
+class GeneratorImpl:
+    """One stream of random numbers on one backend: its initial seed, and the library's generator
+    made from that seed on first use (so that seeding is free and imports nothing).
+
+    ``get_state()`` is a NumPy uint8 array. On the host (the NumPy and generic backends) it is 45
+    bytes, little-endian: the initial seed (8), PCG64's 128-bit state (16) and increment (16), the
+    has-a-cached-32-bit-half flag (1) and that half (4). CuPy's layout is in ``CupyBackend``.
+    """
+
+    __slots__ = ("backend", "initial_seed", "_rng")
+
+    def __init__(self, backend: Backend, seed: int) -> None:
+        self.backend = backend
+        self.initial_seed = seed
+        self._rng = None
+
+    @property
+    def rng(self):
+        """The library generator (NumPy's or CuPy's), made on first use."""
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = self.backend._make_rng(self.initial_seed)
+        return rng
+
+    def manual_seed(self, seed: int) -> None:
+        """Restart the stream from ``seed`` (a checked seed, see ``check_seed``)."""
+        self.initial_seed, self._rng = seed, None
+
+    def get_state(self) -> np.ndarray:
+        """The whole state as a uint8 host array (``set_state`` takes it back)."""
+        return self.backend._get_rng_state(self)
+
+    def set_state(self, state) -> None:
+        """Restore a state from ``get_state`` (any bytes-like object), on the same kind of backend."""
+        self.backend._set_rng_state(self, bytes(memoryview(state).cast("B")))
 
 
 class BackendUnavailable(RuntimeError):
@@ -42,7 +101,7 @@ class Backend:
             if nd is not None:
                 self.to_native[d] = nd
                 self.from_native[nd] = d
-        self._seed_rng(seed[0])
+        self.default_generator = GeneratorImpl(self, fresh_seed() if seed[0] is None else seed[0])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.device}>"
@@ -124,36 +183,78 @@ class Backend:
         onehot = xp.astype(xp.arange(n, device=self.native_device)[:, None] == pos[None, :], x.dtype)
         return x + xp.reshape(onehot @ vals, x.shape)
 
-    def _seed_rng(self, seed: int | None) -> None:
-        self._rng_seed, self._host_rng_made = seed, None
+    # -- random numbers ------------------------------------------------------------------------
+    # NOTE: this generic version draws with NumPy's PCG64 on the host and copies (counted); the NumPy
+    # backend keeps the host arrays, CuPy draws on the device. numpy.random is imported on first use:
+    # it costs 10 modules and 6 MB of RSS that a program drawing no random numbers need not pay.
+    def _make_rng(self, seed: int):
+        """The library generator for a seed (NumPy's PCG64 here)."""
+        return np.random.default_rng(seed)
 
-    @property
-    def _host_rng(self):
-        """NumPy's generator for this backend, made on first use: importing numpy.random costs
-        10 modules and 6 MB of RSS that a program drawing no random numbers need not pay."""
-        rng = self._host_rng_made
-        if rng is None:
-            rng = self._host_rng_made = np.random.default_rng(self._rng_seed)
-        return rng
+    def _drawn(self, a: np.ndarray):
+        """A host array of random draws as an array of this backend (a counted copy)."""
+        return self.transfer(a, to_host=False)
+
+    def _rng(self, generator: GeneratorImpl | None):
+        return (self.default_generator if generator is None else generator).rng
 
     def manual_seed(self, seed: int) -> None:
-        """Reseed this backend's random generator."""
-        self._seed_rng(seed)
+        """Reseed this backend's default generator."""
+        self.default_generator.manual_seed(seed)
 
-    def rand(self, shape: tuple[int, ...], dtype: _dtypes.dtype):
-        """Uniform [0, 1). The generic version draws on the host and copies (counted)."""
-        a = self._host_rng.random(shape, dtype=np.dtype(dtype.name))
-        return self.transfer(a, to_host=False)
+    def rand(self, shape: tuple[int, ...], dtype: _dtypes.dtype, generator: GeneratorImpl | None = None):
+        """Uniform samples in [0, 1) from ``generator`` (the backend's default one when None)."""
+        rng = self._rng(generator)
+        if dtype.name in ("float32", "float64"):
+            return self._drawn(rng.random(shape, dtype=np.dtype(dtype.name)))
+        return self._drawn(rng.random(shape, dtype=np.float32).astype(dtype.name))
 
-    def randn(self, shape: tuple[int, ...], dtype: _dtypes.dtype):
-        """Standard normal samples (drawn on the host and copied, in this generic version)."""
-        a = self._host_rng.standard_normal(shape, dtype=np.dtype(dtype.name))
-        return self.transfer(a, to_host=False)
+    def randn(self, shape: tuple[int, ...], dtype: _dtypes.dtype, generator: GeneratorImpl | None = None):
+        """Standard normal samples."""
+        rng = self._rng(generator)
+        if dtype.name in ("float32", "float64"):
+            return self._drawn(rng.standard_normal(shape, dtype=np.dtype(dtype.name)))
+        return self._drawn(rng.standard_normal(shape, dtype=np.float32).astype(dtype.name))
 
-    def randint(self, low: int, high: int, shape: tuple[int, ...], dtype: _dtypes.dtype):
-        """Integers in [low, high) (drawn on the host and copied, in this generic version)."""
-        a = self._host_rng.integers(low, high, shape, dtype=np.dtype(dtype.name))
-        return self.transfer(a, to_host=False)
+    def randint(
+        self, low: int, high: int, shape: tuple[int, ...], dtype: _dtypes.dtype, generator: GeneratorImpl | None = None
+    ):
+        """Integers in [low, high) (of a floating dtype too, as in PyTorch)."""
+        kind = "int64" if dtype.kind == "f" else dtype.name
+        a = self._rng(generator).integers(low, high, shape, dtype=np.dtype(kind))
+        return self._drawn(a.astype(dtype.name, copy=False))
+
+    def randperm(self, n: int, dtype: _dtypes.dtype, generator: GeneratorImpl | None = None):
+        """A random permutation of ``0 .. n-1``."""
+        return self._drawn(self._rng(generator).permutation(n).astype(dtype.name, copy=False))
+
+    def _get_rng_state(self, g: GeneratorImpl) -> np.ndarray:
+        # PCG64's state and its cached 32-bit half-word, after the initial seed (see GeneratorImpl.get_state)
+        st = g.rng.bit_generator.state
+        raw = (
+            g.initial_seed.to_bytes(8, "little")
+            + st["state"]["state"].to_bytes(16, "little")
+            + st["state"]["inc"].to_bytes(16, "little")
+            + bytes([st["has_uint32"]])
+            + st["uinteger"].to_bytes(4, "little")
+        )
+        return np.frombuffer(raw, dtype=np.uint8).copy()
+
+    def _set_rng_state(self, g: GeneratorImpl, raw: bytes) -> None:
+        if len(raw) != _PCG64_STATE_BYTES:
+            raise RuntimeError(
+                f"Expected a generator state of {_PCG64_STATE_BYTES} bytes for device {self.device} (from "
+                f"get_state() of a generator on that device type) but found the input RNG state size to be {len(raw)}"
+            )
+        seed = int.from_bytes(raw[:8], "little")
+        rng = self._make_rng(seed)
+        rng.bit_generator.state = {
+            "bit_generator": "PCG64",
+            "state": {"state": int.from_bytes(raw[8:24], "little"), "inc": int.from_bytes(raw[24:40], "little")},
+            "has_uint32": raw[40],
+            "uinteger": int.from_bytes(raw[41:45], "little"),
+        }
+        g.initial_seed, g._rng = seed, rng
 
     def synchronize(self) -> None:
         """Wait for all queued work on this device (a no-op on synchronous backends)."""

@@ -100,22 +100,67 @@ class CupyBackend(Backend):
         self._cupy.add.at(out, index, values)
         return out
 
-    def _seed_rng(self, seed):
-        super()._seed_rng(seed)
+    # NOTE: random numbers are drawn on the device by CuPy's Generator (cuRAND XORWOW states, one per
+    # thread of its kernels), never on the host.
+    def _make_rng(self, seed):
         with self.native_device:
-            self._rng = self._cupy.random.default_rng(seed)
+            return self._cupy.random.default_rng(seed)
 
-    def rand(self, shape, dtype):
+    def rand(self, shape, dtype, generator=None):
+        rng = self._rng(generator)
         with self.native_device:
-            return self._rng.random(shape, dtype=np.dtype(dtype.name))
+            if dtype.name in ("float32", "float64"):
+                return rng.random(shape, dtype=np.dtype(dtype.name))
+            return rng.random(shape, dtype=np.float32).astype(dtype.name)
 
-    def randn(self, shape, dtype):
+    def randn(self, shape, dtype, generator=None):
+        rng = self._rng(generator)
         with self.native_device:
-            return self._rng.standard_normal(shape, dtype=np.dtype(dtype.name))
+            if dtype.name in ("float32", "float64"):
+                return rng.standard_normal(shape, dtype=np.dtype(dtype.name))
+            return rng.standard_normal(shape, dtype=np.float32).astype(dtype.name)
 
-    def randint(self, low, high, shape, dtype):
+    def randint(self, low, high, shape, dtype, generator=None):
+        rng = self._rng(generator)
+        kind = "int64" if dtype.kind == "f" else dtype.name
         with self.native_device:
-            return self._rng.integers(low, high, shape, dtype=np.dtype(dtype.name))
+            return rng.integers(low, high, shape, dtype=np.dtype(kind)).astype(dtype.name, copy=False)
+
+    def randperm(self, n, dtype, generator=None):
+        # argsort of uniform float64 keys: a uniform permutation up to ties, which have probability
+        # about n**2 / 2**54 and still give a permutation (stable order among the tied)
+        rng = self._rng(generator)
+        with self.native_device:
+            return self._cupy.argsort(rng.random((n,), dtype=np.float64)).astype(dtype.name, copy=False)
+
+    def _rng_buffer(self, rng):
+        # NOTE: CuPy documents no state API for its Generator; the cuRAND states live in the device
+        # array ``bit_generator._state`` (int8, one curandState per thread), which get_state copies.
+        buf = getattr(rng.bit_generator, "_state", None)
+        if buf is None:
+            raise RuntimeError(
+                f"get_state()/set_state() on {self.device}: this CuPy version ({self._cupy.__version__}) keeps "
+                f"its generator state where tensorweaver cannot reach it; use manual_seed() instead"
+            )
+        return buf
+
+    def _get_rng_state(self, g):
+        # the initial seed (8 bytes, little-endian), then the raw cuRAND states (device-specific size)
+        body = self.transfer(self._rng_buffer(g.rng), to_host=True).view(np.uint8)
+        return np.concatenate([np.frombuffer(g.initial_seed.to_bytes(8, "little"), dtype=np.uint8), body])
+
+    def _set_rng_state(self, g, raw):
+        seed = int.from_bytes(raw[:8], "little")
+        rng = self._make_rng(seed)
+        buf = self._rng_buffer(rng)
+        if len(raw) != 8 + buf.nbytes:
+            raise RuntimeError(
+                f"Expected a generator state of {8 + buf.nbytes} bytes for device {self.device} (from get_state() "
+                f"of a generator on this GPU model) but found the input RNG state size to be {len(raw)}"
+            )
+        with self.native_device:
+            buf[...] = self.transfer(np.frombuffer(raw[8:], dtype=np.int8), to_host=False)
+        g.initial_seed, g._rng = seed, rng
 
     def synchronize(self) -> None:
         self.native_device.synchronize()

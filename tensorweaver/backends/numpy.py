@@ -9,7 +9,7 @@ from ._numpy_namespace import namespace as xp_numpy
 from .base import Backend
 from .device import device as Device
 
-__all__ = ["NumpyBackend", "SCALAR_TYPES"]
+__all__ = ["NumpyBackend", "SCALAR_TYPES", "seed_global_numpy"]
 
 #: NumPy's scalar types: what NumPy operators return for 0-d arrays (see ``Tensor._wrap``)
 SCALAR_TYPES = frozenset(np.dtype(d.name).type for d in _dtypes.ALL)
@@ -58,11 +58,11 @@ class NumpyBackend(Backend):
         np.add.at(out, index, values)
         return out
 
-    def rand(self, shape, dtype):
-        return self._host_rng.random(shape, dtype=np.dtype(dtype.name))
+    def _drawn(self, a):
+        return a
 
-    def randn(self, shape, dtype):
-        return self._host_rng.standard_normal(shape, dtype=np.dtype(dtype.name))
 
-    def randint(self, low, high, shape, dtype):
-        return self._host_rng.integers(low, high, shape, dtype=np.dtype(dtype.name))
+def seed_global_numpy(seed: int) -> None:
+    """Seed NumPy's legacy global generator (``np.random.rand`` and friends), as a DataLoader worker
+    does for the datasets it runs: forked workers would otherwise all share their parent's stream."""
+    np.random.seed(seed % 2**32)
