@@ -428,8 +428,11 @@ class Module:
             if p.grad is not None:
                 if set_to_none:
                     p.grad = None
-                else:
-                    p.grad = p.grad.detach().zero_()
+                else:  # in place: the same gradient tensor, as PyTorch
+                    g = p.grad
+                    if g.requires_grad:  # made with create_graph: leave that graph first
+                        g = p.grad = g.detach()
+                    g.zero_()
 
     # -- devices and dtypes ---------------------------------------------------------------------
     def _apply(self, fn: Callable[[Tensor], Tensor]) -> Module:
