@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_op
 
 import tensorweaver as tw
+from helpers import check_op
 
 torch = pytest.importorskip("torch")
 F = tw.nn.functional

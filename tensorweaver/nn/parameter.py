@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from .. import factories
 from ..tensor import Tensor
 
@@ -25,7 +27,7 @@ class Parameter(Tensor):
 
     def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
         data = _storage_of(data, "Parameter")
-        p = cls._wrap(data._data, data._backend)
+        p = cast(Parameter, cls._wrap(data._data, data._backend))
         p.requires_grad_(requires_grad)
         return p
 
@@ -45,9 +47,11 @@ class Buffer(Tensor):
     is left out of ``state_dict()``.
     """
 
+    persistent: bool
+
     def __new__(cls, data: Tensor | None = None, *, persistent: bool = True) -> Buffer:
         data = _storage_of(data, "Buffer")
-        b = cls._wrap(data._data, data._backend)
+        b = cast(Buffer, cls._wrap(data._data, data._backend))
         b._requires_grad = data._requires_grad
         b.persistent = persistent
         return b

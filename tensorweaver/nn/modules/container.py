@@ -163,15 +163,15 @@ class ModuleList(Module):
         reprs = [repr(m) for m in self]
         if not reprs:
             return self._get_name() + "()"
-        runs = [[0, 0, reprs[0]]]
+        runs: list[tuple[int, int, str]] = [(0, 0, reprs[0])]
         for i, r in enumerate(reprs[1:], 1):
             if r == runs[-1][2]:
-                runs[-1][1] = i
+                runs[-1] = (runs[-1][0], i, r)
             else:
-                runs.append([i, i, r])
+                runs.append((i, i, r))
         lines = []
-        for start, end, r in runs:
-            line = f"({start}): {r}" if start == end else f"({start}-{end}): {end - start + 1} x {r}"
+        for start, end, text in runs:
+            line = f"({start}): {text}" if start == end else f"({start}-{end}): {end - start + 1} x {text}"
             lines.append(_addindent(line, 2))
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 

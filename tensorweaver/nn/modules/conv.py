@@ -29,6 +29,7 @@ class _ConvNd(Module):
     """What every convolution shares: the hyper-parameters, the weight and bias, PyTorch's default init."""
 
     _nd: int
+    padding: str | tuple[int, ...]
 
     def __init__(
         self,
@@ -84,7 +85,7 @@ class _ConvNd(Module):
             elif self.padding == "valid":
                 pads += [0, 0]
             else:
-                pads += [self.padding[i], self.padding[i]]
+                pads += [int(self.padding[i]), int(self.padding[i])]
         self._reversed_padding_repeated_twice = pads
         shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
         self.weight = Parameter(factories.empty(*shape, *self.kernel_size, dtype=dtype, device=device))

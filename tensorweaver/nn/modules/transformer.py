@@ -79,8 +79,8 @@ class MultiheadAttention(Module):
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
         if add_bias_kv:
-            self.bias_k = param(1, 1, embed_dim)
-            self.bias_v = param(1, 1, embed_dim)
+            self.bias_k: Parameter | None = param(1, 1, embed_dim)
+            self.bias_v: Parameter | None = param(1, 1, embed_dim)
         else:
             self.bias_k = self.bias_v = None
         self.add_zero_attn = add_zero_attn
