@@ -1,5 +1,9 @@
-"""Neural-network building blocks; ``tw.nn.functional`` holds the stateless ops under PyTorch's F.* names."""
+"""Neural-network building blocks with PyTorch's names: ``Module``, ``Parameter``, the layers and
+losses, ``init`` and ``utils``; ``tw.nn.functional`` holds the stateless ops under PyTorch's F.* names."""
 
-from . import functional
+from . import functional, init, utils
+from .modules import *  # noqa: F403
+from .modules import __all__ as _modules
+from .parameter import Buffer, Parameter
 
-__all__ = ["functional"]
+__all__ = ["functional", "init", "utils", "Parameter", "Buffer", *_modules]
