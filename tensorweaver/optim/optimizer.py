@@ -326,8 +326,11 @@ def check_betas(options: dict[str, Any]) -> None:
 
 
 def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
-    """``t += weight * (end - t)`` in place: PyTorch's ``lerp_`` (its formula for weight < 0.5)."""
-    d = ops.sub(end, t)
-    d *= weight
-    t += d
+    """``t += weight * (end - t)`` in place (PyTorch's ``lerp_``), as ``t = (1 - weight) t + weight end``.
+
+    NOTE: this form reads one array fewer than ``end - t`` does (measured: the Adam step is memory
+    bound); the two differ by rounding only.
+    """
+    t *= 1 - weight
+    t += ops.mul(end, weight)
     return t
