@@ -255,6 +255,18 @@ def test_loads_torch_state_dict(name, device, torch_float64):
         assert set(g) == set(h) - extra and g["params"] == h["params"]
 
 
+def test_load_state_dict_with_string_keys():
+    """A state dict whose int keys became strings (a JSON round trip) loads the same."""
+    params, opt = _tw_opt("Adam", 1, "cpu")
+    _set_grads(params, _grads(0))
+    opt.step()
+    sd = opt.state_dict()
+    sd = {"state": {str(k): v for k, v in sd["state"].items()}, "param_groups": sd["param_groups"]}
+    resumed, opt2 = _tw_opt("Adam", 1, "cpu", values=[p.detach().numpy() for p in params])
+    opt2.load_state_dict(sd)
+    assert all(opt2.state[q]["step"] == 1 for q in resumed)
+
+
 def test_torch_step_dtype_follows_default_dtype():
     """PyTorch keeps ``step`` in float32 unless the default dtype is float64; so does state_dict()."""
     p = tw.tensor(np.ones(2), requires_grad=True)

@@ -243,6 +243,8 @@ class Optimizer:
         new_state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
         for k, saved in state_dict["state"].items():
             p = id_map.get(k)
+            if p is None and isinstance(k, str) and k.isdigit():
+                p = id_map.get(int(k))  # NOTE: a JSON round trip makes the int keys strings
             if p is None:
                 new_state[k] = copy.deepcopy(saved)  # as PyTorch: state of no parameter is kept as it is
                 continue
