@@ -67,7 +67,7 @@ from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops as _ops
 from . import nn
-from . import utils
+from . import optim, utils
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -84,6 +84,7 @@ __all__ = [
     "cuda",
     "autograd",
     "nn",
+    "optim",
     "utils",
     "bool",
     "int8",

@@ -316,6 +316,11 @@ SECOND_ORDER.update(
     }
 )
 
+# the compositions that tw.nn.functional defines itself (tests/test_nn_second_order.py)
+from test_nn_second_order import NN_SECOND_ORDER  # noqa: E402
+
+SECOND_ORDER.update(NN_SECOND_ORDER)
+
 
 def _cases():
     for name in sorted(SECOND_ORDER):
