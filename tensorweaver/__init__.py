@@ -52,6 +52,7 @@ from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops as _ops
 from . import nn
+from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -68,6 +69,7 @@ __all__ = [
     "cuda",
     "autograd",
     "nn",
+    "distributed",
     "bool",
     "int8",
     "int16",
