@@ -223,15 +223,14 @@ class NcclComm:
         sbuf, _ = flat(send)
         dtype, count = self._type(sbuf)
         stream = self._stream()
-        obuf, copied = flat(out) if out is not None else (None, False)
         self._nccl.groupStart()
-        if obuf is not None:
-            step = sbuf.nbytes
+        if out is not None:
+            obuf, copied = flat(out)
             for r in range(self.size):
-                self.comm.recv(obuf.data.ptr + r * step, count, dtype, r, stream)
+                self.comm.recv(obuf.data.ptr + r * sbuf.nbytes, count, dtype, r, stream)
         self.comm.send(sbuf.data.ptr, count, dtype, root, stream)
         self._nccl.groupEnd()
-        if copied:
+        if out is not None and copied:
             out[...] = obuf.reshape(out.shape)
         return self._enqueued("gather")
 
