@@ -9,6 +9,9 @@ tensors over NCCL on the current stream (backend 'nccl'), or over MPI when it is
 of any other backend (a registered array-API device such as ``array_api_strict``) raise a
 RuntimeError: a collective never copies device memory to the host behind the caller's back; move
 the tensor with ``.cpu()`` (a counted transfer) and back if that is what is wanted.
+
+NOTE: PyTorch lets a collective write into a tensor that requires grad while grad mode is on;
+here that is an error, as for any in-place op: pass ``t.data`` or call it under ``tw.no_grad()``.
 """
 
 from __future__ import annotations

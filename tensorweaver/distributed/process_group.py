@@ -293,10 +293,11 @@ def get_node_local_rank(fallback_rank: int | None = None) -> int:
 class Work:
     """The handle of a collective started with ``async_op=True``.
 
-    ``wait()`` finishes it: on the CPU it blocks until the collective is complete (at most the
+    ``wait()`` finishes it: over MPI it blocks until the collective is complete (at most the
     group's timeout, or ``timeout``, after which the job is aborted); for NCCL it makes the current
-    CUDA stream wait for it, without blocking the host. ``is_completed()`` never blocks. The tensors
-    given to the collective must not be read or changed before ``wait()`` returns.
+    CUDA stream wait for it, without blocking the host (the watchdog enforces the group's timeout).
+    ``is_completed()`` never blocks. The tensors given to the collective must not be read or changed
+    before ``wait()`` returns.
     """
 
     __slots__ = ("_group", "_request", "_after", "_what", "_outputs", "_done")
