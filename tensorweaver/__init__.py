@@ -68,6 +68,7 @@ from .ops import *  # noqa: F403 - every op's public function, listed in its mod
 from . import ops as _ops
 from . import nn
 from . import optim, utils
+from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -86,6 +87,7 @@ __all__ = [
     "nn",
     "optim",
     "utils",
+    "distributed",
     "bool",
     "int8",
     "int16",
