@@ -65,7 +65,7 @@ from .random import (
 from .serialization import load, save
 from .tensor import Tensor, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
-from . import ops as _ops
+from . import ops
 from . import nn
 from . import optim, utils
 from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
@@ -142,5 +142,5 @@ __all__ = [
     "bernoulli",
     "save",
     "load",
-    *_ops.__all__,
 ]
+__all__ += ops.__all__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy as _copy
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from . import _args, _dtypes
 from . import backends as _backends
@@ -11,6 +12,16 @@ from .autograd import engine as _engine
 from .autograd import function as _function
 from .autograd import grads as _grads
 from .autograd.grad_mode import state as _grad_state
+
+if TYPE_CHECKING:
+    from .ops import activation as _activation
+    from .ops import compare as _compare
+    from .ops import elementwise as _elementwise
+    from .ops import indexing as _indexing
+    from .ops import linalg as _linalg
+    from .ops import reduce as _reduce
+    from .ops import shape as _shape
+    from .ops import unary as _unary
 
 __all__ = ["Tensor", "tensor"]
 
@@ -30,10 +41,159 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_backend", "_requires_grad", "_grad", "grad_fn", "_hooks", "_retains_grad", "__weakref__")
+    _data: Any  # the backend array
+    _backend: _backends.Backend
+    _requires_grad: bool
+    _grad: Tensor | None
+    grad_fn: Any  # the Function that made it (None for a leaf)
+    _hooks: dict | None  # a leaf's hooks, or its node's (register_hook)
+    _retains_grad: bool
 
     # NumPy on the left must defer to our reflected operators (np.float64(2) * t keeps the graph).
     __array_ufunc__ = None
     __array_function__ = None
+
+    # The ops bound onto the class at import (ops.bind_tensor_methods), declared for type checkers;
+    # tests/test_tensor.py keeps this block equal to what is bound.
+    if TYPE_CHECKING:
+        log_softmax = _activation.log_softmax
+        relu = _activation.relu
+        sigmoid = _activation.sigmoid
+        softmax = _activation.softmax
+        bitwise_and = _compare.bitwise_and
+        bitwise_not = _compare.bitwise_not
+        bitwise_or = _compare.bitwise_or
+        bitwise_xor = _compare.bitwise_xor
+        eq = _compare.eq
+        floor_divide = _compare.floor_divide
+        ge = _compare.ge
+        gt = _compare.gt
+        isfinite = _compare.isfinite
+        isinf = _compare.isinf
+        isnan = _compare.isnan
+        le = _compare.le
+        logical_and = _compare.logical_and
+        logical_not = _compare.logical_not
+        logical_or = _compare.logical_or
+        logical_xor = _compare.logical_xor
+        lt = _compare.lt
+        ne = _compare.ne
+        add = _elementwise.add
+        clamp = _elementwise.clamp
+        clamp_max = _elementwise.clamp_max
+        clamp_min = _elementwise.clamp_min
+        clone = _elementwise.clone
+        div = _elementwise.div
+        maximum = _elementwise.maximum
+        minimum = _elementwise.minimum
+        mul = _elementwise.mul
+        neg = _elementwise.neg
+        pow = _elementwise.pow
+        remainder = _elementwise.remainder
+        sub = _elementwise.sub
+        gather = _indexing.gather
+        index_select = _indexing.index_select
+        masked_fill = _indexing.masked_fill
+        scatter_add = _indexing.scatter_add
+        matmul = _linalg.matmul
+        all = _reduce.all
+        amax = _reduce.amax
+        amin = _reduce.amin
+        any = _reduce.any
+        argmax = _reduce.argmax
+        argmin = _reduce.argmin
+        broadcast_to = _reduce.broadcast_to
+        cumsum = _reduce.cumsum
+        logsumexp = _reduce.logsumexp
+        max = _reduce.max
+        mean = _reduce.mean
+        min = _reduce.min
+        norm = _reduce.norm
+        prod = _reduce.prod
+        std = _reduce.std
+        sum = _reduce.sum
+        var = _reduce.var
+        chunk = _shape.chunk
+        expand = _shape.expand
+        flatten = _shape.flatten
+        flip = _shape.flip
+        narrow = _shape.narrow
+        permute = _shape.permute
+        repeat = _shape.repeat
+        reshape = _shape.reshape
+        split = _shape.split
+        squeeze = _shape.squeeze
+        transpose = _shape.transpose
+        tril = _shape.tril
+        triu = _shape.triu
+        unflatten = _shape.unflatten
+        unsqueeze = _shape.unsqueeze
+        view = _shape.view
+        abs = _unary.abs
+        ceil = _unary.ceil
+        cos = _unary.cos
+        erf = _unary.erf
+        exp = _unary.exp
+        expm1 = _unary.expm1
+        floor = _unary.floor
+        log = _unary.log
+        log1p = _unary.log1p
+        log2 = _unary.log2
+        log10 = _unary.log10
+        reciprocal = _unary.reciprocal
+        round = _unary.round
+        rsqrt = _unary.rsqrt
+        sign = _unary.sign
+        sin = _unary.sin
+        sqrt = _unary.sqrt
+        square = _unary.square
+        tanh = _unary.tanh
+        trunc = _unary.trunc
+        __abs__ = abs
+        __add__ = add
+        __getitem__ = _indexing.getitem
+        __invert__ = bitwise_not
+        __matmul__ = matmul
+        __mul__ = mul
+        __neg__ = neg
+        __pow__ = pow
+        __radd__ = add
+        __rmul__ = mul
+        __rpow__ = _elementwise.rpow
+        __rsub__ = _elementwise.rsub
+        __rtruediv__ = _elementwise.rdiv
+        __setitem__ = _indexing.setitem
+        __sub__ = sub
+        __truediv__ = div
+        clip = clamp
+
+        def __and__(self, other) -> Tensor: ...
+        def __eq__(self, other) -> Tensor: ...  # type: ignore[override]
+        def __floordiv__(self, other) -> Tensor: ...
+        def __ge__(self, other) -> Tensor: ...
+        def __gt__(self, other) -> Tensor: ...
+        def __le__(self, other) -> Tensor: ...
+        def __lt__(self, other) -> Tensor: ...
+        def __mod__(self, other) -> Tensor: ...
+        def __ne__(self, other) -> Tensor: ...  # type: ignore[override]
+        def __or__(self, other) -> Tensor: ...
+        def __rand__(self, other) -> Tensor: ...
+        def __rfloordiv__(self, other) -> Tensor: ...
+        def __rmatmul__(self, other) -> Tensor: ...
+        def __rmod__(self, other) -> Tensor: ...
+        def __ror__(self, other) -> Tensor: ...
+        def __rxor__(self, other) -> Tensor: ...
+        def __xor__(self, other) -> Tensor: ...
+        def __pos__(self) -> Tensor: ...
+        def expand_as(self, other: Tensor) -> Tensor: ...
+        def reshape_as(self, other: Tensor) -> Tensor: ...
+        def view_as(self, other: Tensor) -> Tensor: ...
+        def t(self) -> Tensor: ...
+        def where(self, condition: Tensor, y) -> Tensor: ...
+        @property
+        def T(self) -> Tensor: ...
+        @property
+        def mT(self) -> Tensor: ...
 
     def __new__(cls, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
         if dtype is not None:

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.bench  # not in the default run: .ci/run runs it as a step of its own
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_WORKLOADS = ["textbook", "op_overhead", "mlp", "memory", "import", "transfers"]
 

@@ -729,3 +729,26 @@ def test_in_place_on_a_leaf_that_requires_grad_points_to_data(device):
     with pytest.raises(RuntimeError, match=r"w\.data -= lr \* w\.grad"):
         w -= 1.0
     assert w.tolist() == [1.0, 1.0]
+
+
+def test_the_type_checking_block_declares_every_bound_op():
+    """tensor.py declares, for type checkers, the methods that ops.bind_tensor_methods binds at import."""
+    import ast
+    import inspect
+    import sys
+
+    tree = ast.parse(inspect.getsource(sys.modules["tensorweaver.tensor"]))  # (tw.tensor is the function)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor")
+    block = next(n for n in cls.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    declared = set()
+    for n in block.body:
+        if isinstance(n, ast.Assign):
+            declared.update(t.id for t in n.targets)
+        elif isinstance(n, ast.FunctionDef):
+            declared.add(n.name)
+    bound = set()
+    for name, v in vars(tw.Tensor).items():
+        f = v.fget if isinstance(v, property) else v
+        if callable(f) and getattr(f, "__module__", "").startswith("tensorweaver.ops"):
+            bound.add(name)
+    assert declared == bound, (sorted(bound - declared), sorted(declared - bound))

@@ -4,6 +4,7 @@ place that builds a tensor from an array (``output``) and records a node (``reco
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from .._args import device_error
 from .anomaly import flags as _anomaly
@@ -33,6 +34,10 @@ class Function:
     """
 
     __slots__ = ("inputs", "out_ref", "hooks", "seq", "__weakref__")
+    inputs: tuple | None
+    out_ref: Any
+    hooks: dict
+    seq: int
 
     #: Optional, ``backward_array(self, xp, gy) -> tuple``: what ``backward`` computes, on backend
     #: arrays (``gy`` and the gradients are arrays, or None). The engine calls it when the backward

@@ -25,7 +25,20 @@ from .unary import *  # noqa: F403
 
 _MODULES = (elementwise, unary, activation, compare, reduce, shape, indexing, linalg, conv, normalization, loss)
 
-__all__ = [n for m in _MODULES for n in m.__all__] + ["astype", "to_backend"]
+# NOTE: spelled out (not a comprehension over _MODULES) so that type checkers see every name
+__all__: list[str] = []
+__all__ += elementwise.__all__
+__all__ += unary.__all__
+__all__ += activation.__all__
+__all__ += compare.__all__
+__all__ += reduce.__all__
+__all__ += shape.__all__
+__all__ += indexing.__all__
+__all__ += linalg.__all__
+__all__ += conv.__all__
+__all__ += normalization.__all__
+__all__ += loss.__all__
+__all__ += ["astype", "to_backend"]
 
 
 class ToBackend(Function):
