@@ -34,7 +34,7 @@ class Function:
     """
 
     __slots__ = ("inputs", "out_ref", "hooks", "seq", "__weakref__")
-    inputs: tuple | None
+    inputs: Any  # the input tensors (a tuple); None once the graph is freed
     out_ref: Any
     hooks: dict
     seq: int
