@@ -261,9 +261,10 @@ def _cuda_version(v: int) -> str:
 
 def _cuda_fields(cupy) -> dict:
     """What part 1 reports about the GPU: name -> a function that reads it (CuPy's documented runtime calls)."""
-    rt, dev = cupy.cuda.runtime, cupy.cuda.Device()
+    rt = cupy.cuda.runtime
 
-    def gpu() -> str:
+    def gpu() -> str:  # NOTE: Device() itself calls cudaGetDevice, which raises without a usable driver
+        dev = cupy.cuda.Device()
         name = rt.getDeviceProperties(dev.id)["name"]
         return f"{name.decode() if isinstance(name, bytes) else name} (sm {dev.compute_capability})"
 

@@ -3,7 +3,13 @@ and the error for tensors of two devices meeting in one op."""
 
 from __future__ import annotations
 
-__all__ = ["SCALAR_RANK", "check_dim", "device_error"]
+from collections.abc import Sequence
+from typing import Union
+
+__all__ = ["SCALAR_RANK", "IntOrSeq", "check_dim", "device_error"]
+
+#: a size given per spatial dimension or once for all of them (stride, padding, dilation, ...)
+IntOrSeq = Union[int, Sequence[int]]
 
 #: the kind rank of a Python scalar type (as ``_dtypes._KIND_RANK``: bool < int < float < complex)
 SCALAR_RANK = {bool: 0, int: 1, float: 2, complex: 3}

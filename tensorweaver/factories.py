@@ -157,7 +157,7 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``; int64 unless given."""
     if size is None:
         low, high, size = 0, low, high
-    if size is None:
+    if size is None or high is None:
         raise TypeError("randint() needs a size, e.g. randint(0, 10, (3,))")
     if not low < high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")

@@ -238,7 +238,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     b = tensors[0]._backend
     for t in tensors[1:]:
         if t._backend is not b:
-            raise RuntimeError(f"normal(): mean is on {mean.device} and std on {std.device}; they must share a device")
+            raise RuntimeError(
+                f"normal(): mean is on {tensors[0].device} and std on {t.device}; they must share a device"
+            )
     xp = b.xp
     if isinstance(std, Tensor):
         if b is _backends.cpu and bool(xp.any(std._data < 0)):
@@ -247,7 +249,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
     m = mean._data if isinstance(mean, Tensor) else mean
     s = std._data if isinstance(std, Tensor) else std
-    d = tensors[0].dtype if len(tensors) == 1 else _dtypes.promote_types(mean.dtype, std.dtype)
+    d = tensors[0].dtype if len(tensors) == 1 else _dtypes.promote_types(tensors[0].dtype, tensors[1].dtype)
     if d.kind != "f":
         raise RuntimeError(f"normal(): mean and std must be floating point, got {d}")
     shape = (

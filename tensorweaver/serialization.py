@@ -126,7 +126,7 @@ class _Saver:
                 if not a.flags.c_contiguous:
                     a = a.copy(order="C")  # NOTE: safetensors.numpy writes an array's buffer as it lies
                 if t.dtype.kind == "c":
-                    a = a.view(a.real.dtype).reshape(a.shape + (2,))
+                    a = a.view(f"f{a.dtype.itemsize // 2}").reshape(a.shape + (2,))  # complex64 -> float32 pairs
                 self.arrays[entry] = a
                 self.entry_of_array[id(t._data)] = entry
                 self.keep.append(t._data)
@@ -314,7 +314,7 @@ class _Loader:
         if isinstance(ml, dict):
             target = next((str(v) for k, v in ml.items() if _same_device(k, saved)), saved)
         elif callable(ml):
-            moved = ml(Tensor._wrap(a, _backends.cpu), saved)
+            moved: Any = ml(Tensor._wrap(a, _backends.cpu), saved)
             if moved is not None:
                 return moved.requires_grad_(True) if requires_grad else moved
             target = saved

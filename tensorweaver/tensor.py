@@ -367,17 +367,18 @@ class Tensor:
         the gradient. Returns a handle whose ``remove()`` unregisters the hook."""
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
-        if self._hooks is None:
+        hooks = self._hooks
+        if hooks is None:
             fn = self.grad_fn
             if fn is None:
-                self._hooks = {}
+                hooks = self._hooks = {}
             else:  # a non-leaf's hooks are its node's: they run even once this object is gone
                 hooks = getattr(fn, "hooks", None)
                 if hooks is None:
                     hooks = fn.hooks = {}
                 self._hooks = hooks
                 _function.hooks_used = True
-        return _HookHandle(self._hooks, hook)
+        return _HookHandle(hooks, hook)
 
     def backward(
         self, gradient: Tensor | None = None, retain_graph: bool | None = None, create_graph: bool = False, inputs=None

@@ -88,8 +88,9 @@ def checked_backward(fn, gy) -> tuple:
     try:
         gxs = fn.backward(gy)
     except Exception as e:
-        if hasattr(e, "add_note"):  # Python >= 3.11
-            e.add_note(f"Error in the backward of {fn.name}. {created_at(fn)}")
+        add_note = getattr(e, "add_note", None)  # Python >= 3.11
+        if add_note is not None:
+            add_note(f"Error in the backward of {fn.name}. {created_at(fn)}")
         raise
     if flags.check_nan:
         for i, g in enumerate(gxs):

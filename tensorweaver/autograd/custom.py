@@ -21,6 +21,12 @@ class FunctionCtx:
     """The ``ctx`` of a custom Function: ``save_for_backward(*tensors)``, ``saved_tensors``,
     ``needs_input_grad`` (one bool per argument of forward); other attributes are free to use."""
 
+    needs_input_grad: tuple[bool, ...]
+    _to_save: tuple | None
+    _saved: tuple | None
+    _live: int
+    _freed: bool
+
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for backward; read them back as ``ctx.saved_tensors``."""
         for i, t in enumerate(tensors):
@@ -33,8 +39,9 @@ class FunctionCtx:
         """The tensors given to ``save_for_backward``, in order."""
         saved = getattr(self, "_saved", None)
         if saved is None:
-            if getattr(self, "_to_save", None) is not None:  # read inside forward
-                return self._to_save
+            to_save = getattr(self, "_to_save", None)
+            if to_save is not None:  # read inside forward
+                return to_save
             if getattr(self, "_freed", False):
                 raise RuntimeError(_function_freed())
             return ()
@@ -75,6 +82,7 @@ class _CustomNode(_function.Function):
     """The graph node of one output of a custom Function call."""
 
     __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")  # out_shapes: (shape, dtype) or None
+    ctx: FunctionCtx | None  # None once released
     foreign_grads = True  # the user's backward may return tensors it keeps
 
     def backward(self, gy):

@@ -81,7 +81,7 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 b = _before(fn, xs, wanted, needed)
                 if hooks and (getattr(fn, "hooks", None) or getattr(fn, "out_ref", None) is not None):
                     gy = on_output_grad(fn, gy, capture is not None, handed, b, arrays)
-                if wanted is not None:
+                if capture is not None and wanted is not None:
                     if fn in wanted:
                         capture[id(wanted[fn])] = gy
                     if fn not in needed:
@@ -132,7 +132,7 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 deliver(x, g, capture, handed, arrays)
     finally:
         state.enabled = prev
-    if inputs is None:
+    if inputs is None or capture is None:
         return None
     out = []
     for t in inputs:

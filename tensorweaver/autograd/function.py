@@ -127,10 +127,11 @@ foreign_grads_used = False
 #: pops the most recently recorded node first.
 _next_seq = itertools.count(0, -1).__next__
 
-_Tensor = None
+# set by tensor.py once Tensor exists (the one import cycle, broken in plain sight)
+_Tensor: Any = None
 _scalar_types: frozenset = frozenset()
-_host_ndarray = None
-_new = object.__new__
+_host_ndarray: Any = None
+_new: Any = object.__new__
 
 
 def set_tensor_class(tensor_cls, scalar_types: frozenset, host_ndarray) -> None:

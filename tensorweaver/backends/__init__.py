@@ -5,6 +5,8 @@ Only this package imports numpy, cupy or an array library; everything above it s
 
 from __future__ import annotations
 
+from typing import Any
+
 import array_api_compat
 import numpy as np
 
@@ -75,10 +77,10 @@ def get_backend(dev=None) -> Backend:
     """
     if dev is None:
         return cpu
-    b = _by_device.get(dev) if isinstance(dev, device) else None
+    b = _by_device.get(dev) if isinstance(dev, _Device) else None
     if b is not None:
         return b
-    dev = device(dev) if not isinstance(dev, device) else dev
+    dev = _Device(dev) if not isinstance(dev, _Device) else dev
     b = _by_device.get(dev)
     if b is None and dev.type != "cuda":  # "cpu:0" and "strict:0" are "cpu" and "strict"
         b = _by_device.get(_Device(dev.type))
@@ -111,7 +113,7 @@ def as_array(data, dtype=None, dev=None, copy: bool = True):
         return b.transfer(a, to_host=False), b
     src = backend_of_array(data)
     b = src if dev is None else get_backend(dev)
-    a = data
+    a: Any = data
     if b is not src:
         a = b.transfer(src.transfer(a, to_host=True), to_host=False)
     elif copy:
@@ -146,7 +148,10 @@ def from_dlpack(obj):
 
         return np.from_dlpack(obj), cpu
     if kind in (2, 3):  # kDLCUDA, kDLCUDAHost
+        from .cupy import CupyBackend
+
         b = get_backend(_Device("cuda", index))
+        assert isinstance(b, CupyBackend)
         return b._cupy.from_dlpack(obj), b
     raise TypeError(f"from_dlpack: DLPack device type {kind} is not supported (only CPU and CUDA)")
 

@@ -11,6 +11,7 @@ back to NumPy's function wherever the semantics could differ.
 from __future__ import annotations
 
 import types
+from typing import Any
 
 import numpy as np
 
@@ -82,7 +83,7 @@ def _broadcast_to(x, /, shape):
 
 
 def _make_namespace() -> types.ModuleType:
-    ns = types.ModuleType("tensorweaver.backends.numpy_namespace", __doc__)
+    ns: Any = types.ModuleType("tensorweaver.backends.numpy_namespace", __doc__)
     ns.__dict__.update({k: v for k, v in vars(np).items() if not k.startswith("__")})
     ns.sum = _sum
     ns.mean = _mean

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .base import Backend, BackendUnavailable
@@ -15,7 +17,8 @@ _INSTALL_HINT = (
 )
 
 
-def _import_cupy():
+def _import_cupy() -> Any:
+    # Any: CuPy's modules are mostly Cython (cupy.cuda, nccl) and ship no type stubs.
     try:
         import cupy
     except ImportError as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from typing import Any
 
 from .mpi import flat
 
@@ -70,7 +71,9 @@ class NcclComm:
 
     def __init__(self, mpi, device_index: int, timeout: float, on_failure) -> None:
         import cupy
-        from cupy.cuda import nccl
+        from cupy.cuda import nccl as _nccl
+
+        nccl: Any = _nccl  # a Cython module without type stubs: its names are invisible to pyright
 
         if not getattr(nccl, "available", False):
             raise RuntimeError(

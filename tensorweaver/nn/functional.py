@@ -11,6 +11,7 @@ import math as _math
 
 from .. import factories as _factories
 from .. import ops as _ops  # the public core ops that the compositions below are made of
+from .._args import IntOrSeq
 from ..ops.activation import (
     dropout,
     dropout2d,
@@ -288,7 +289,16 @@ def _tuple2(v, what: str) -> tuple[int, int]:
     return t  # type: ignore[return-value]
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1):
+def conv_transpose2d(
+    x,
+    weight,
+    bias=None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    output_padding: IntOrSeq = 0,
+    groups: int = 1,
+    dilation: IntOrSeq = 1,
+):
     """The transpose (gradient) of conv2d: ``x`` (N, C_in, H, W) with ``weight`` (C_in, C_out / groups, kh, kw)
     gives (N, C_out, (H - 1) * stride - 2 * padding + dilation * (kh - 1) + output_padding + 1, ...).
 
@@ -338,7 +348,16 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return _ops.reshape(y, y.shape[1:]) if unbatched else y
 
 
-def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups: int = 1, dilation=1):
+def conv_transpose1d(
+    x,
+    weight,
+    bias=None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    output_padding: IntOrSeq = 0,
+    groups: int = 1,
+    dilation: IntOrSeq = 1,
+):
     """The transpose of conv1d: ``x`` (N, C_in, L) with ``weight`` (C_in, C_out / groups, k); conv_transpose2d
     on a height of 1."""
     if x.ndim not in (2, 3) or weight.ndim != 3:
@@ -437,12 +456,19 @@ def multi_head_attention_forward(
     if in_proj_bias is not None:
         bq, bk, bv = in_proj_bias.split(E)
     if not use_separate_proj_weight:
+        if in_proj_weight is None:
+            raise ValueError("multi_head_attention_forward: in_proj_weight is None (use_separate_proj_weight=False)")
         if query is key and key is value:  # self-attention: one product for q, k and v
             q, k, v = linear(query, in_proj_weight, in_proj_bias).split(E, dim=-1)
         else:
             wq, wk, wv = in_proj_weight.split(E)
             q, k, v = linear(query, wq, bq), linear(key, wk, bk), linear(value, wv, bv)
     else:
+        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+            raise ValueError(
+                "multi_head_attention_forward: use_separate_proj_weight=True needs q_proj_weight, "
+                "k_proj_weight and v_proj_weight"
+            )
         q, k, v = linear(query, q_proj_weight, bq), linear(key, k_proj_weight, bk), linear(value, v_proj_weight, bv)
     attn_mask = _float_mask(attn_mask, q, "attn_mask")
     key_padding_mask = _float_mask(key_padding_mask, q, "key_padding_mask")

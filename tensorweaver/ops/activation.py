@@ -4,6 +4,7 @@ family (softmax, log_softmax with a fused backward, softmin) and dropout."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from .. import _dtypes
 from ._common import Function, Tensor, apply1, cast, check_dim, const, float_input, output_tensor
@@ -56,6 +57,7 @@ class LeakyRelu(Function):
 
     __slots__ = ("slope", "mask")
     keeps_inputs = False
+    mask: Any  # the saved mask or output; None once released
 
     def __init__(self, slope) -> None:
         self.slope = slope
@@ -142,7 +144,7 @@ def logsigmoid(x: Tensor) -> Tensor:
 class LogSoftmax(Function):
     __slots__ = ("axis", "y")
 
-    def __init__(self, axis: int) -> None:
+    def __init__(self, axis: int | None) -> None:
         self.axis = axis
 
     def forward(self, xp, x):

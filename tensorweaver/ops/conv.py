@@ -3,6 +3,7 @@ adjoint: Im2Col (sliding blocks as columns) and Col2Im (columns summed back into
 
 from __future__ import annotations
 
+from .._args import IntOrSeq
 from ._common import Function, Tensor, apply1, float_input, kind, promote
 from .indexing import Gather, _flat_positions
 from .linalg import matmul
@@ -122,7 +123,15 @@ def _conv_pads(padding, k, dil, stride) -> tuple[int, int, int, int]:
     return (ph, ph, pw, pw)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias=None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq | str = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+) -> Tensor:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, kh, kw), as im2col + matmul."""
     x, unbatched = _batched(x, "conv2d")
     if weight._data.ndim != 4:
@@ -155,7 +164,15 @@ def conv2d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1
     return reshape(y, y._data.shape[1:]) if unbatched else y
 
 
-def conv1d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> Tensor:
+def conv1d(
+    x: Tensor,
+    weight: Tensor,
+    bias=None,
+    stride: IntOrSeq = 1,
+    padding: IntOrSeq | str = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+) -> Tensor:
     """1-D cross-correlation of ``x`` (N, C, L) with ``weight`` (O, C / groups, k): conv2d on a height of 1."""
     if x._data.ndim not in (2, 3) or weight._data.ndim != 3:
         raise ValueError(
@@ -186,7 +203,13 @@ def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: boo
 
 
 def max_pool2d(
-    x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False
+    x: Tensor,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
 ):
     """The max over each window of ``x`` (N, C, H, W) or (C, H, W); padding counts as -inf.
 
@@ -217,9 +240,9 @@ def max_pool2d(
 
 def avg_pool2d(
     x: Tensor,
-    kernel_size,
-    stride=None,
-    padding=0,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override=None,
@@ -243,7 +266,13 @@ def avg_pool2d(
 
 
 def max_pool1d(
-    x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False
+    x: Tensor,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq = 0,
+    dilation: IntOrSeq = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
 ):
     """The max over each window of ``x`` (N, C, L) or (C, L): max_pool2d on a height of 1."""
     one = lambda v: (1, v if isinstance(v, int) else v[0])  # noqa: E731
@@ -260,10 +289,18 @@ def max_pool1d(
         y, idx = out
         squeeze = lambda t: reshape(t, (*t._data.shape[:-2], t._data.shape[-1]))  # noqa: E731
         return squeeze(y), squeeze(idx)
+    assert isinstance(out, Tensor)
     return reshape(out, (*out._data.shape[:-2], out._data.shape[-1]))
 
 
-def avg_pool1d(x: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+def avg_pool1d(
+    x: Tensor,
+    kernel_size: IntOrSeq,
+    stride: IntOrSeq | None = None,
+    padding: IntOrSeq = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+):
     """The mean over each window of ``x`` (N, C, L) or (C, L): avg_pool2d on a height of 1."""
     one = lambda v: (1, v if isinstance(v, int) else v[0])  # noqa: E731
     y = avg_pool2d(
@@ -370,6 +407,7 @@ def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", 
         outs = (size,) * nsp if isinstance(size, int) else tuple(size)
         scales = (None,) * nsp
     else:
+        assert scale_factor is not None
         scales = (scale_factor,) * nsp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
         outs = tuple(int(n * f) for n, f in zip(in_sizes, scales, strict=True))
     b, dt = x._backend, x._data.dtype
@@ -380,7 +418,9 @@ def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", 
     return _apply_matrices(x, None if nsp == 1 else mats[0], mats[-1])
 
 
-def unfold(x: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+def unfold(
+    x: Tensor, kernel_size: IntOrSeq, dilation: IntOrSeq = 1, padding: IntOrSeq = 0, stride: IntOrSeq = 1
+) -> Tensor:
     """Sliding blocks of ``x`` (N, C, H, W) as columns: (N, C * kh * kw, L) (im2col; ``fold`` is its adjoint)."""
     x, unbatched = _batched(x, "unfold")
     k, s, d = _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(dilation, "dilation")
@@ -391,7 +431,14 @@ def unfold(x: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     return reshape(y, y._data.shape[1:]) if unbatched else y
 
 
-def fold(x: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
+def fold(
+    x: Tensor,
+    output_size,
+    kernel_size: IntOrSeq,
+    dilation: IntOrSeq = 1,
+    padding: IntOrSeq = 0,
+    stride: IntOrSeq = 1,
+) -> Tensor:
     """Columns (N, C * kh * kw, L) summed back into an image (N, C, *output_size): the adjoint of ``unfold``."""
     unbatched = x._data.ndim == 2
     if unbatched:

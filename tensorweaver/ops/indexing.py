@@ -57,7 +57,7 @@ def _items(x: Tensor, index) -> list:
         elif isinstance(k, bool):
             raise IndexError("a Python bool as an index is not supported; use None to add a dim")
         elif isinstance(k, list) or hasattr(k, "__array_interface__"):
-            data = k.tolist() if hasattr(k, "tolist") else k
+            data = k if isinstance(k, list) else k.tolist()
             values: list = []
             _flatten_list(data, values)
             if values and all(isinstance(v, bool) for v in values):

@@ -63,7 +63,8 @@ def matmul(x: Tensor, other: Tensor) -> Tensor:
     if xs[-1] != k:
         raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
     if other._backend is not x._backend or x._data.dtype is not other._data.dtype:
-        x, other, _ = resolve(x, other, "matmul")
+        x, y, _ = resolve(x, other, "matmul")
+        return apply2(MatMul(), x, y)
     return apply2(MatMul(), x, other)
 
 

@@ -7,7 +7,7 @@ NOTE: elementwise.py imports sum_to from here, so composites here use Tensor met
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .. import _dtypes
 from ._common import Function, Tensor, apply1, cast, check_dim, kind, normalize_dims, output_tensor
@@ -206,6 +206,7 @@ class AMax(Function):
     """amax (``lower``: amin) over ``axes``; the gradient is split evenly among tied maxima, as in PyTorch."""
 
     __slots__ = ("axes", "keepdims", "lower", "y")
+    y: Any  # the saved result; None once released
 
     def __init__(self, axes, keepdims: bool, lower: bool) -> None:
         self.axes, self.keepdims, self.lower = axes, keepdims, lower
@@ -229,6 +230,7 @@ class MaxDim(Function):
     """max (``lower``: min) along one dim; the gradient goes to the returned index only, as in PyTorch."""
 
     __slots__ = ("dim", "keepdims", "lower", "index")
+    index: Any  # the saved argmax; None once released
 
     def __init__(self, dim: int, keepdims: bool, lower: bool) -> None:
         self.dim, self.keepdims, self.lower = dim, keepdims, lower
@@ -424,7 +426,7 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
 
 
-def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (None: all elements): p = 2 or 'fro' (the default; gradient 0 at 0),
     1, inf, -inf, 0 (count of non-zeros) or any other number."""
     if dtype is not None:

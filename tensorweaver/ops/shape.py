@@ -169,7 +169,8 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """``x`` with dims ``start_dim..end_dim`` merged into one (a 0-d tensor becomes 1-d)."""
     shape = tuple(x._data.shape)
     if not shape:
-        check_dim(start_dim, 0), check_dim(end_dim, 0)
+        check_dim(start_dim, 0)
+        check_dim(end_dim, 0)
         return reshape(x, (1,))
     s, e = check_dim(start_dim, len(shape)), check_dim(end_dim, len(shape))
     if s > e:
@@ -191,7 +192,9 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 def squeeze(x: Tensor, dim=None) -> Tensor:
     """``x`` without its size-1 dims (all of them, or those of ``dim``: an int or a tuple)."""
     shape = tuple(x._data.shape)
-    axes = range(len(shape)) if dim is None else normalize_dims(dim, len(shape))
+    axes = normalize_dims(dim, len(shape))
+    if axes is None:
+        axes = range(len(shape))
     drop = {a for a in axes if shape[a] == 1}
     return reshape(x, tuple(s for i, s in enumerate(shape) if i not in drop))
 

@@ -203,6 +203,8 @@ class Conv2d(_ConvNd):
 
 
 class _ConvTransposeNd(_ConvNd):
+    padding: tuple[int, ...]  # the constructor rejects string padding
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.padding, str):

@@ -154,7 +154,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {x.ndim}D tensor instead")
         lstm = self.mode == "LSTM"
         batched = x.ndim == 3
-        states = () if hx is None else tuple(hx) if lstm else (hx,)
+        states: tuple = () if hx is None else tuple(hx) if lstm else (hx,)
         if lstm and hx is not None and len(states) != 2:
             raise RuntimeError(f"{name}: hx must be a tuple (h_0, c_0), got {len(states)} tensors")
         if not batched:

@@ -44,7 +44,8 @@ class ExceptionWrapper:
 
     def __init__(self, where: str) -> None:
         exc_type, exc, tb = sys.exc_info()
-        self.exc_type = exc_type
+        assert exc_type is not None, "ExceptionWrapper is made in an except block"
+        self.exc_type: type[BaseException] = exc_type
         self.exc_msg = "".join(traceback.format_exception(exc_type, exc, tb))
         self.where = where
 

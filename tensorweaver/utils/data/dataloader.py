@@ -157,7 +157,7 @@ class DataLoader:
         datasets, None forever (the workers' iterators decide when the epoch ends)."""
         if isinstance(self.dataset, IterableDataset):
             return itertools.repeat(None)
-        bs = self._index_sampler
+        bs: Any = self._index_sampler
         if self.collate_fn is default_collate and type(bs) is BatchSampler and _tensor_source(self.dataset):
             batches = bs._tensor_batches(_data_device(self.dataset) if to_device else None)
             if batches is not None:
@@ -196,7 +196,8 @@ def _tensor_source(ds) -> bool:
 
 def _data_device(ds):
     """The one device of a tensor dataset's tensors, or None (the CPU, or several devices)."""
-    tensors = (ds.dataset if type(ds) is Subset else ds).tensors
+    source: Any = ds.dataset if type(ds) is Subset else ds
+    tensors = source.tensors
     devices = {t._backend for t in tensors}
     if len(devices) != 1:
         return None
@@ -341,7 +342,7 @@ class _MultiProcessIter:
         # NOTE: imported here, on the first use of workers: it costs `import tensorweaver` ~10 ms
         import multiprocessing
 
-        ctx = loader.multiprocessing_context
+        ctx: Any = loader.multiprocessing_context
         if ctx is None or isinstance(ctx, str):
             ctx = multiprocessing.get_context(ctx)
         self._prefetch = loader.prefetch_factor * n  # type: ignore[operator]

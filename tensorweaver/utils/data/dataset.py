@@ -89,9 +89,10 @@ class Subset(Dataset):
         return self.dataset[self.indices[idx]]
 
     def __getitems__(self, indices: list) -> list:
-        getitems = getattr(self.dataset, "__getitems__", None)
+        getitems: Any = getattr(self.dataset, "__getitems__", None)
         if callable(getitems):
-            return getitems([self.indices[i] for i in indices])
+            items: Any = getitems([self.indices[i] for i in indices])
+            return items
         return [self.dataset[self.indices[i]] for i in indices]
 
     def __len__(self) -> int:
