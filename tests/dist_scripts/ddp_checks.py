@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 import traceback
+import weakref
 from datetime import timedelta
 
 import array_api_strict
@@ -255,6 +256,13 @@ def module_state_dict_and_forward_as_pytorch():
     with tw.no_grad():
         close(ddp(x), model(x), "forward")
     verify(len(list(ddp.parameters())) == len(list(model.parameters())), "parameters() differ")
+    ddp(x).sum()  # armed, then dropped: its hooks on the parameters must not keep it alive or act
+    ref = weakref.ref(ddp)
+    del ddp
+    verify(ref() is None, "a dropped DDP is kept alive")
+    if R == 0:
+        model(x).sum().backward()  # rank 0 only: a collective started here would never be matched
+        verify(all(p.grad is not None for p in model.parameters()), "no gradient")
 
 
 @check

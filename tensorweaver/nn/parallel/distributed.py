@@ -20,6 +20,7 @@ How a step runs (as PyTorch's reducer):
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 
 from ... import _dtypes
@@ -286,7 +287,12 @@ class DistributedDataParallel(Module):
 
     # -- the reducer -------------------------------------------------------------------------------
     def _hook(self, i: int):
+        ref = weakref.ref(self)  # NOTE: the parameters' hooks must not keep a dropped DDP alive (or armed)
+
         def hook(_param: Tensor) -> None:
+            self = ref()
+            if self is None:
+                return
             if self._state == _ARMED:
                 self._mark_ready(i)
             elif self._state == _DONE:
