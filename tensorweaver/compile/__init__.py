@@ -227,6 +227,11 @@ class _Guards:
         if _library(fn):
             return
         code = fn.__code__
+        fx = self.k(fn)
+        for i, v in enumerate(fn.__defaults__ or ()):
+            self.visit(v, f"{fx}.__defaults__[{i}]", depth + 1)
+        for key, v in (fn.__kwdefaults__ or {}).items():
+            self.visit(v, f"{fx}.__kwdefaults__[{key!r}]", depth + 1)
         for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 v = cell.cell_contents

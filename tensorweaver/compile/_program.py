@@ -134,6 +134,8 @@ class Program:
             return x
 
         code = [(k, o, sub(a), sub(kw), e, s) for k, o, a, kw, e, s in code if o not in alias]
+        writebacks = [_SREF.sub(lambda m: f"s{res(int(m.group(1)))}", ln) for ln in writebacks]
+        result = _SREF.sub(lambda m: f"s{res(int(m.group(1)))}", result)
         live_out = {res(i) for i in live_out}
         self.alias = {i: res(i) for i in alias}
 
@@ -231,6 +233,7 @@ class Program:
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, "<tw.compile program>", "exec"), self.ns)  # noqa: S102 - our own code
         self.run = self.ns["run"]
+        if __import__("os").environ.get("TW_COMPILE_DUMP"): print(self.source)
         self.n_ops = len(code)
 
     def name(self, obj) -> str:
@@ -340,6 +343,7 @@ def _syms(x, acc: set) -> set:
 
 
 _YREF = re.compile(r"\by(\d+)\b")
+_SREF = re.compile(r"\bs(\d+)\b")
 
 
 def _live_syms(rec, code, texts) -> list:

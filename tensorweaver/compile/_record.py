@@ -471,6 +471,13 @@ def _apply(kind: tuple, a: tuple, k: dict):
     raise AssertionError(op)
 
 
+#: functions whose result's shape depends on the values
+_DATA_DEPENDENT = frozenset(
+    {"nonzero", "argwhere", "flatnonzero", "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values",
+     "extract", "compress", "trim_zeros"}
+)
+
+
 class _ProxyNamespace(types.SimpleNamespace):
     """The array namespace during a recording: each function runs on the real arrays and is logged."""
 
@@ -485,7 +492,13 @@ class _ProxyNamespace(types.SimpleNamespace):
             attr = _ProxyNamespace(attr)
         elif callable(attr) and not isinstance(attr, type):
             fn = attr
-            attr = lambda *a, **k: _log_op(("call", fn), *a, **k)  # noqa: E731
+            if name in _DATA_DEPENDENT:
+
+                def attr(*a, _fn=fn, _name=name, **k):
+                    _fail_or_pass(f"xp.{_name}: a data-dependent shape (boolean-mask indexing, nonzero)")
+                    return _log_op(("call", _fn), *a, **k)
+            else:
+                attr = lambda *a, **k: _log_op(("call", fn), *a, **k)  # noqa: E731
         object.__setattr__(self, name, attr)
         return attr
 
@@ -754,7 +767,7 @@ class Recorder:
         def transfer(x, to_host):
             if rec.suspended or rec.closed:
                 return cls.transfer(b, _unwrap(x), to_host)
-            rec.fail("Tensor.item()/print/a host copy" if to_host else "a tensor made from host data")
+            rec.fail(None if to_host else "a tensor made from host data (make it outside the function)")
             return cls.transfer(b, _unwrap(x), to_host)
 
         def owner_of(method):
