@@ -19,6 +19,7 @@ import numpy as np
 from .. import _dtypes
 from .. import backends as _backends
 from ..autograd import anomaly as _anomaly
+from ..autograd import function as _function
 from ..autograd.grad_mode import state as _grad_state
 from ..tensor import Tensor
 from . import _record
@@ -441,6 +442,7 @@ class _Plan:
         for i in pres:
             if i.grad0 is not None:
                 grad_of[id(i.grad0)] = i
+        pres = [i for i in pres if i.input is not None or i.data_set or i.grad_read or i.t._requires_grad is not i.rg0]
         for i in pres:
             if self.bind(i, grad_of) is None:
                 return
@@ -473,9 +475,9 @@ class _Plan:
                     self.fail("a gradient the recording did not see set")
                     return
                 self.writebacks.append(f"{loc}._grad = {self.tensor_ref(g)}")
-        if len(self.inputs) > 1:
-            ids = ", ".join(f"id({loc}._data)" for _slot, loc in self.inputs)
-            self.prologue.append(f"if len({{{ids}}}) != {len(self.inputs)}: return MISS")
+        # NOTE: arrays distinct when recorded may be one array in a replay: the program then runs the
+        # eager call's operations on shared memory, as eager would (decisions on identity are only
+        # whether a gradient is copied, which changes no value).
         self.writebacks = self.new_lines + self.writebacks
 
     def fail(self, why: str) -> None:
@@ -513,14 +515,15 @@ class _Plan:
             return None
         d = _record._data_get(t)
         d = i.input.v if i.input is not None else (d.v if type(d) is _record.Rec else d)
-        pl.append(
-            f"if {loc}.__class__ is not {k(type(t))} or {loc}._backend is not {k(t._backend)} or {loc}.grad_fn is not None"
-            f" or {loc}._hooks or {loc}._requires_grad is not {i.rg0}: return MISS"
-        )
-        cond = f"{loc}._data.shape != {tuple(d.shape)!r} or {loc}._data.dtype != {k(d.dtype)}"
+        same = entry is not None and (not entry[2] or entry[3] is not None)  # identity guarded above
+        cond = [] if same else [f"{loc}.__class__ is not {k(type(t))}"]
+        cond += [f"{loc}._backend is not {k(t._backend)}", f"{loc}.grad_fn is not None", f"{loc}._hooks"]
+        cond += [f"{loc}._requires_grad is not {i.rg0}", f"{loc}._data.shape != {tuple(d.shape)!r}"]
         if isinstance(d, np.ndarray):
-            cond += f" or {loc}._data.strides != {d.strides!r}"
-        pl.append(f"if {cond}: return MISS")
+            cond += [f"{loc}._data.dtype is not {k(d.dtype)}", f"{loc}._data.strides != {d.strides!r}"]
+        else:
+            cond += [f"{loc}._data.dtype != {k(d.dtype)}"]
+        pl.append(f"if {' or '.join(cond)}: return MISS")
         if i.grad_read:
             pl.append(f"if ({loc}._grad is None) is not {i.grad0 is None}: return MISS")
         return loc
@@ -547,7 +550,8 @@ class _Plan:
         n = f"n{len(self.newt)}"
         self.newt[id(t)] = n
         self.out_slots.add(d.slot)
-        self.new_lines.append(f"{n} = {self.namer.name(_output)}(s{d.slot}, {self.namer.name(t._backend)}, {self.namer.name(type(t))})")
+        cls = "" if type(t) is Tensor else f", {self.namer.name(type(t))}"
+        self.new_lines.append(f"{n} = {self.namer.name(_function.output)}(s{d.slot}, {self.namer.name(t._backend)}{cls})")
         return n
 
     def template(self, x):
@@ -599,8 +603,3 @@ class _Plan:
             else:
                 self.cacheable = False
 
-
-def _output(data, b, cls):
-    from ..autograd.function import output
-
-    return output(data, b, None if cls is Tensor else cls)

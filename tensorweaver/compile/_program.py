@@ -139,6 +139,58 @@ class Program:
         live_out = {res(i) for i in live_out}
         self.alias = {i: res(i) for i in alias}
 
+        # 1b. constants: a *_like of a slot is made from its shape; an array made from constants alone,
+        # never written to and never handed out, is made once (here) instead of every call
+        groups = _view_groups(code, self.values)
+        mutated = _closure(_mutated(code), groups)
+        escape0 = _closure(set(live_out), groups)
+        consts: dict = {}
+        rewritten = []
+        for ins in code:
+            kind, out, args, kwargs, effect, scalar = ins
+            name = getattr(kind[1], "__name__", "") if kind[0] == "call" else ""
+            if name.lstrip("_") in _LIKE and len(args) == 1 and type(args[0]) is SlotRef and not kwargs:
+                ins = (("call", _maker(name.lstrip("_"), self.values[out])), out, (), {}, False, scalar)
+                kind, out, args, kwargs, effect, scalar = ins
+            if (
+                kind[0] == "call" and out is not None and not effect and out not in mutated and out not in escape0
+                and not _slots((args, kwargs), set()) and not _syms((args, kwargs), set())
+                and not isinstance(self.values[out], tuple)
+            ):
+                consts[out] = self.values[out]
+                self.ns[f"s{out}"] = _copy(self.values[out])
+                continue
+            rewritten.append(ins)
+        code = rewritten
+        # 1c. broadcast_to(x, shape) whose every use is an elementwise operator with a full-shape partner: x
+        uses: dict = {}
+        for pos, (kind, out, args, kwargs, effect, scalar) in enumerate(code):
+            for sl in _slots((args, kwargs), set()):
+                uses.setdefault(sl, []).append(pos)
+        repl: dict = {}
+        for kind, out, args, kwargs, effect, scalar in code:
+            name = getattr(kind[1], "__name__", "") if kind[0] == "call" else ""
+            if name.lstrip("_") != "broadcast_to" or out in mutated or out in escape0 or type(args[0]) is not SlotRef:
+                continue
+            full = getattr(self.values[out], "shape", None)
+            ok = bool(uses.get(out))
+            for pos in uses.get(out, ()):
+                k2, o2, a2, kw2, e2, s2 = code[pos]
+                if k2[0] != "bin" or k2[1] == "__matmul__" or kw2 or len(a2) != 2:
+                    ok = False
+                    break
+                other = a2[1] if type(a2[0]) is SlotRef and a2[0].i == out else a2[0]
+                if type(other) is not SlotRef or other.i == out or getattr(self.values[other.i], "shape", None) != full:
+                    ok = False
+                    break
+            if ok:
+                repl[out] = args[0].i
+        if repl:
+            code = [
+                (k, o, tuple(SlotRef(repl.get(a.i, a.i)) if type(a) is SlotRef else a for a in args) if k[0] == "bin" else args, kw, e, sc)
+                for k, o, args, kw, e, sc in code
+            ]
+
         # 2. dead values: an operation without effects whose result nothing reads is dropped
         live = set(live_out)
         kept = []
@@ -310,6 +362,68 @@ class Program:
         if scalar:
             rhs = f"_asarray({rhs})"
         return lhs + rhs
+
+
+_LIKE = {"ones_like", "zeros_like", "empty_like"}
+
+
+def _maker(name: str, like):
+    """A function of no arguments making an array of ``like``'s shape, dtype and device (``*_like``)."""
+    import functools
+
+    import array_api_compat
+
+    if type(like) is np.ndarray:
+        return functools.partial(getattr(np, name[:-5]), like.shape, like.dtype)
+    xp = array_api_compat.array_namespace(like)
+    return functools.partial(getattr(xp, name[:-5]), like.shape, dtype=like.dtype, device=array_api_compat.device(like))
+
+
+def _copy(v):
+    if type(v) is np.ndarray:
+        return v.copy()
+    import array_api_compat
+
+    return array_api_compat.array_namespace(v).asarray(v, copy=True)
+
+
+def _view_groups(code, values) -> dict:
+    """slot -> the slots whose memory it may share (the arguments of an operation that did not make a
+    new array: a view, or an array handed back)."""
+    groups: dict = {}
+    for kind, out, args, kwargs, effect, scalar in code:
+        if out is None:
+            continue
+        v = values[out]
+        fresh = isinstance(v, np.ndarray) and v.base is None and kind[0] in ("bin", "un", "call")
+        if not fresh:
+            groups[out] = _slots((args, kwargs), set())
+    return groups
+
+
+def _mutated(code) -> set:
+    out = set()
+    for kind, o, args, kwargs, effect, scalar in code:
+        if kind[0] in ("ibin", "setitem") or (kind[0] == "method" and effect):
+            if args and type(args[0]) is SlotRef:
+                out.add(args[0].i)
+        elif effect and kind[0] == "call":
+            out |= _slots((args, kwargs), set())  # NOTE: a black box may write its arguments
+    return out
+
+
+def _closure(marked: set, groups: dict) -> set:
+    """``marked`` and every slot a marked slot may view (a write to a view writes its base; a view
+    handed out keeps its base in use)."""
+    marked = set(marked)
+    changed = True
+    while changed:
+        changed = False
+        for out, bases in groups.items():
+            if out in marked and not bases <= marked:
+                marked |= bases
+                changed = True
+    return marked
 
 
 def inputs_set(inputs) -> set:
