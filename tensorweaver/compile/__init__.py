@@ -201,11 +201,14 @@ class _Guards:
         return self.namer.name(obj)
 
     def root(self, fn, args, kwargs) -> None:
-        self.lines.append(f"if len(args) != {len(args)} or kwargs.keys() != {self.k(frozenset(kwargs))}: return MISS")
-        gs = self.k(_grad_state)
-        self.lines.append(f"if {gs}.enabled is not {_grad_state.enabled}: return MISS")
-        self.lines.append(f"if {self.k(_dtypes.get_default_dtype)}() is not {self.k(_dtypes.get_default_dtype())}: return MISS")
-        self.lines.append(f"if {self.k(_anomaly.flags)}.enabled: return MISS")
+        if kwargs:
+            self.lines.append(f"if len(args) != {len(args)} or kwargs.keys() != {self.k(frozenset(kwargs))}: return MISS")
+        else:
+            self.lines.append(f"if len(args) != {len(args)} or kwargs: return MISS")
+        self.lines.append(
+            f"if {self.k(_grad_state)}.enabled is not {_grad_state.enabled} or {self.k(_dtypes)}._default is not "
+            f"{self.k(_dtypes.get_default_dtype())} or {self.k(_anomaly.flags)}.enabled: return MISS"
+        )
         for i, a in enumerate(args):
             self.visit(a, f"args[{i}]", 0, arg=True)
         for key, a in kwargs.items():
@@ -279,7 +282,8 @@ class _Guards:
             self.lines.append(f"if len({expr}) != {len(obj)}: return MISS")
             for key, v in list(obj.items()):
                 kx = repr(key) if type(key) in (str, int) else self.k(key)
-                self.visit(v, f"{expr}.get({kx})", depth + 1, arg)
+                acc = f"{expr}[{kx}]" if type(obj) is dict else f"{expr}.get({kx})"  # NOTE: a defaultdict would add it
+                self.visit(v, acc, depth + 1, arg)
             return
         if isinstance(obj, (types.FunctionType, types.MethodType)):
             self.visit_function(obj, depth + 1)
@@ -293,8 +297,9 @@ class _Guards:
             return
         d = getattr(obj, "__dict__", None)
         if isinstance(d, dict):
+            dx = self.k(d)  # NOTE: an object's __dict__ is the same dict for its life (unless assigned)
             for key, v in list(d.items()):
-                self.visit(v, f"{expr}.__dict__.get({key!r})", depth + 1)
+                self.visit(v, f"{dx}[{key!r}]", depth + 1)
 
     def visit_optimizer(self, opt, expr: str, depth: int) -> None:
         self.optimizers[id(opt)] = opt
@@ -435,6 +440,7 @@ class _Plan:
         self.writebacks: list = []
         self.out_slots: set = set()
         self.local: dict = {}  # id(pre tensor) -> its local name in the program
+        self.first_read: dict = {}  # input slot -> the local of the tensor it is read from
         self.newt: dict = {}  # id(new tensor) -> local name of the tensor a replay makes
         self.new_lines: list = []
         pres = [i for i in rec.tinfo.values() if not i.new]
@@ -448,16 +454,10 @@ class _Plan:
                 return
         self.result = self.template(result)
         self.check_new_tensors(result)
-        seen_arrays: dict = {}
         for i in pres:
             t, loc = i.t, self.local[id(i.t)]
-            if i.input is not None:
-                first = seen_arrays.get(i.input.slot)
-                if first is None:
-                    seen_arrays[i.input.slot] = loc
-                    self.inputs.append((i.input.slot, loc))
-                else:
-                    self.prologue.append(f"if {loc}._data is not {first}._data: return MISS")
+            if i.input is not None and self.first_read.get(i.input.slot) == loc:
+                self.inputs.append((i.input.slot, loc))
             final = _record._data_get(t)
             if type(final) is _record.Rec and (i.input is None or final is not i.input):
                 self.writebacks.append(f"{loc}._data = s{final.slot}")
@@ -516,16 +516,27 @@ class _Plan:
         d = _record._data_get(t)
         d = i.input.v if i.input is not None else (d.v if type(d) is _record.Rec else d)
         same = entry is not None and (not entry[2] or entry[3] is not None)  # identity guarded above
+        if i.input is not None:
+            dv = f"s{i.input.slot}"
+            first = self.first_read.get(i.input.slot)
+            if first is not None:
+                pl.append(f"if {loc}._data is not {dv}: return MISS")  # one array when recorded: one now
+            else:
+                self.first_read[i.input.slot] = loc
+                pl.append(f"{dv} = {loc}._data")
+        else:
+            dv = "d_"
+            pl.append(f"d_ = {loc}._data")
         cond = [] if same else [f"{loc}.__class__ is not {k(type(t))}"]
         cond += [f"{loc}._backend is not {k(t._backend)}", f"{loc}.grad_fn is not None", f"{loc}._hooks"]
-        cond += [f"{loc}._requires_grad is not {i.rg0}", f"{loc}._data.shape != {tuple(d.shape)!r}"]
+        cond += [f"{loc}._requires_grad is not {i.rg0}", f"{dv}.shape != {tuple(d.shape)!r}"]
         if isinstance(d, np.ndarray):
-            cond += [f"{loc}._data.dtype is not {k(d.dtype)}", f"{loc}._data.strides != {d.strides!r}"]
+            cond += [f"{dv}.dtype is not {k(d.dtype)}", f"{dv}.strides != {d.strides!r}"]
         else:
-            cond += [f"{loc}._data.dtype != {k(d.dtype)}"]
-        pl.append(f"if {' or '.join(cond)}: return MISS")
+            cond += [f"{dv}.dtype != {k(d.dtype)}"]
         if i.grad_read:
-            pl.append(f"if ({loc}._grad is None) is not {i.grad0 is None}: return MISS")
+            cond.append(f"{loc}._grad is {'not ' if i.grad0 is None else ''}None")
+        pl.append(f"if {' or '.join(cond)}: return MISS")
         return loc
 
     def tensor_ref(self, t) -> str:

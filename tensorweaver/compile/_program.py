@@ -153,8 +153,9 @@ class Program:
                 ins = (("call", _maker(name.lstrip("_"), self.values[out])), out, (), {}, False, scalar)
                 kind, out, args, kwargs, effect, scalar = ins
             if (
-                kind[0] == "call" and out is not None and not effect and out not in mutated and out not in escape0
-                and not _slots((args, kwargs), set()) and not _syms((args, kwargs), set())
+                kind[0] in ("call", "bin", "un", "getattr", "getitem") and out is not None and not effect
+                and out not in mutated and out not in escape0
+                and _slots((args, kwargs), set()) <= consts.keys() and not _syms((args, kwargs), set())
                 and not isinstance(self.values[out], tuple)
             ):
                 consts[out] = self.values[out]
@@ -278,7 +279,6 @@ class Program:
         lines += ["        " + ln for ln in prologue]
         lines += ["        " + ln for ln in sym_lines]
         lines += ["    except Exception:", "        return MISS"]
-        lines += [f"    s{slot} = {expr}._data" for slot, expr in inputs]
         lines += ["    " + ln for ln in body]
         lines += ["    " + ln for ln in writebacks]
         lines.append(f"    return {result}")
