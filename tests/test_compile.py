@@ -336,3 +336,80 @@ def test_compiled_results_are_fresh(device):
     losses = [step() for _ in range(4)]
     vals = [host(v) for v in losses]
     assert len({float(v) for v in vals}) == 4
+
+
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: tw.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: tw.optim.Adam(p, lr=0.01, weight_decay=0.01, amsgrad=True),
+        lambda p: tw.optim.AdamW(p, lr=0.01),
+        lambda p: tw.optim.RMSprop(p, lr=0.01, momentum=0.5),
+        lambda p: tw.optim.Adagrad(p, lr=0.05),
+        lambda p: tw.optim.Adamax(p, lr=0.01),
+        lambda p: tw.optim.NAdam(p, lr=0.01),
+        lambda p: tw.optim.RAdam(p, lr=0.01),
+    ],
+    ids=["sgd-nesterov", "adam-amsgrad", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam"],
+)
+def test_every_optimizer_equals_eager(make_opt):
+    pair = _train_pair("cpu", make_opt, steps=7)
+    _same_state(*pair)
+    assert pair[1][3].eager_reason is None
+
+
+def test_eager_replay_mode_equals_eager(device):
+    """mode="eager-replay" runs the program as guard, body and finish (the parts a CUDA graph uses)."""
+    pair = []
+    for mode in (None, "eager-replay"):
+        model = _mlp(device)
+        opt = tw.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tw.compile(step, mode=mode)
+        losses = [host(fn(*_data(device, seed=i % 2))) for i in range(5)]
+        pair.append((model, opt, losses, fn))
+    _same_state(*pair)
+    assert pair[1][3].records == 2
+
+
+def test_mode_is_checked():
+    with pytest.raises(ValueError, match="unknown mode"):
+        tw.compile(lambda: None, mode="fast")
+    with pytest.raises(TypeError, match="callable"):
+        tw.compile(3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not tw.cuda.availability()[0], reason="no CUDA")
+def test_cuda_graph_replay_equals_eager():
+    """On CUDA the third call launches one captured graph; results equal eager, state written back."""
+    pair = _train_pair("cuda", lambda p: tw.optim.SGD(p, lr=0.1, momentum=0.9), steps=8)
+    _same_state(*pair, rtol=1e-6)
+    entry = pair[1][3].programs[0]
+    assert entry.graph is not None and entry.launches >= 4
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not tw.cuda.availability()[0], reason="no CUDA")
+def test_cuda_graph_textbook_and_new_lr():
+    """The textbook step as a graph: new inputs are copied in, in-place updates reach the tensors; a new
+    closed-over learning rate records again."""
+    eager, comp = Textbook("cuda"), Textbook("cuda")
+    step = tw.compile(comp.step)
+    for i in range(12):
+        if i == 6:
+            eager.lr = comp.lr = 0.0002
+        np.testing.assert_allclose(host(step()), host(eager.step()), rtol=1e-12)
+    np.testing.assert_allclose(host(comp.w), host(eager.w), rtol=1e-12)
+    assert step.programs[0].launches >= 3 and step.records == 2
+    eager_mode = tw.compile(Textbook("cuda").step, mode="eager-replay")
+    for _ in range(3):
+        eager_mode()
+    assert not hasattr(eager_mode.programs[0], "graph")

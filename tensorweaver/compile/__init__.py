@@ -22,7 +22,7 @@ from ..autograd import anomaly as _anomaly
 from ..autograd import function as _function
 from ..autograd.grad_mode import state as _grad_state
 from ..tensor import Tensor
-from . import _record
+from . import _cuda, _record
 from ._program import MISS, Program
 from ._record import Recorder, Sym, Unrecordable, _literal
 
@@ -164,8 +164,21 @@ class CompiledFunction:
             rec, namer, guards.lines + plan.prologue, plan.inputs, plan.writebacks + sym_writes, plan.result,
             plan.out_slots, numpy_out,
         )
-        self.programs.insert(0, prog)
+        entry = prog
+        if self.mode == "eager-replay":
+            entry = _Split(prog)
+        elif _cuda.is_cuda_program(prog):
+            entry = _cuda.GraphReplay(prog)
+        self.programs.insert(0, entry)
         return result
+
+
+class _Split:
+    """A program run as guard, body and finish (``mode="eager-replay"``: per-kernel launches on CUDA)."""
+
+    def __init__(self, prog) -> None:
+        self.prog = prog
+        self.run = prog.run_split
 
 
 class _Namer:

@@ -283,10 +283,50 @@ class Program:
         lines += ["    " + ln for ln in writebacks]
         lines.append(f"    return {result}")
         self.source = "\n".join(lines) + "\n"
+        # the same program in three parts, for a replay that runs the array code apart (a CUDA graph):
+        # guard(args, kwargs) -> (locals, input arrays, numbers) | MISS; body(*arrays, *numbers) ->
+        # outputs; finish(*locals, *outputs, *numbers) -> the result
+        tail = writebacks + [result]
+        locs = sorted({m for ln in tail for m in _TREF.findall(ln)}, key=lambda n: int(n[1:]))
+        body_text = "\n".join(body)
+        in_slots = [f"s{slot}" for slot, _loc in inputs if re.search(rf"\bs{slot}\b", body_text)]
+        body_syms = sorted({f"y{m}" for m in _YREF.findall(body_text)}, key=lambda n: int(n[1:]))
+        outs = sorted({f"s{m}" for ln in tail for m in _SREF.findall(ln)} - set(in_slots), key=lambda n: int(n[1:]))
+        tail_syms = sorted({f"y{m}" for ln in tail for m in _YREF.findall(ln)}, key=lambda n: int(n[1:]))
+        tail_ins = sorted({f"s{m}" for ln in tail for m in _SREF.findall(ln)} & set(in_slots))
+        self.split_in, self.split_out = in_slots, outs
+        self.mutated_inputs = [i for i, name in enumerate(in_slots) if int(name[1:]) in mutated]
+        split = [
+            "def guard(args, kwargs):",
+            "    try:",
+            *["        " + ln for ln in prologue + sym_lines],
+            "    except Exception:",
+            "        return MISS",
+            f"    return ({_tuple(locs + tail_ins + tail_syms)}), ({_tuple(in_slots)}), ({_tuple(body_syms)})",
+            f"def body({', '.join(in_slots + body_syms)}):",
+            *["    " + ln for ln in body],
+            f"    return ({_tuple(outs)})",
+            f"def finish(head, outs):",
+            f"    ({_tuple(locs + tail_ins + tail_syms)}) = head",
+            f"    ({_tuple(outs)}) = outs",
+            *["    " + ln for ln in writebacks],
+            f"    return {result}",
+        ]
+        self.split_source = "\n".join(split) + "\n"
         exec(compile(self.source, "<tw.compile program>", "exec"), self.ns)  # noqa: S102 - our own code
+        exec(compile(self.split_source, "<tw.compile program, split>", "exec"), self.ns)  # noqa: S102
         self.run = self.ns["run"]
-        if __import__("os").environ.get("TW_COMPILE_DUMP"): print(self.source)
+        self.guard, self.body, self.finish = self.ns["guard"], self.ns["body"], self.ns["finish"]
         self.n_ops = len(code)
+        self.has_random = any(e and ins[0][0] == "call" and getattr(ins[0][1], "__name__", "") in _RANDOM for ins in code for e in [ins[4]])
+
+    def run_split(self, args, kwargs):
+        """``run`` through guard, body and finish (what a CUDA graph replaces the body of)."""
+        g = self.guard(args, kwargs)
+        if g is MISS:
+            return MISS
+        head, ins, ys = g
+        return self.finish(head, self.body(*ins, *ys))
 
     def name(self, obj) -> str:
         """A name bound to ``obj`` in the generated code."""
@@ -458,6 +498,12 @@ def _syms(x, acc: set) -> set:
 
 _YREF = re.compile(r"\by(\d+)\b")
 _SREF = re.compile(r"\bs(\d+)\b")
+_TREF = re.compile(r"\b(t\d+)\b")
+_RANDOM = {"rand", "randn", "randint", "randperm"}
+
+
+def _tuple(names) -> str:
+    return "".join(n + ", " for n in names)
 
 
 def _live_syms(rec, code, texts) -> list:
