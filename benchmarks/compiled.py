@@ -22,7 +22,7 @@ from tensorweaver.compile import CompileWarning
 from . import models_numpy as mn
 from . import models_tw as mt
 from . import workloads as W
-from .common import CELSIUS, FAHRENHEIT, LR_TEXTBOOK, host, textbook_init
+from .common import CELSIUS, FAHRENHEIT, LR_TEXTBOOK, textbook_init
 
 
 class _InPlaceReset:
@@ -124,6 +124,11 @@ class TextbookTorchCompile:
         return self.m.result()
 
 
+def _n_ops(fn) -> int:
+    p = fn.programs[0] if fn.programs else None
+    return getattr(p, "n_ops", None) or getattr(getattr(p, "prog", None), "n_ops", 0)
+
+
 def _optional(name: str):
     try:
         return __import__(name)
@@ -135,7 +140,7 @@ def compiled_textbook(ctx: W.Context) -> W.Workload:
     epochs = 200 if ctx.quick else 1000
     models = {
         "tensorweaver-compiled": TextbookCompiled(ctx.device),
-        "numpy": mn.TextbookNumpy(ctx.xp),
+        "numpy": mn.TextbookNumpy(ctx.xp),  # pyright: ignore[reportArgumentType]
         "tensorweaver": mt.TextbookTW(ctx.device),
     }
     jax = _optional("jax") if ctx.device == "cpu" else None
@@ -167,7 +172,7 @@ def compiled_textbook(ctx: W.Context) -> W.Workload:
         fn = models["tensorweaver-compiled"].step
         w.checks["one recording, replayed"] = {
             "ok": fn.records == 1 and fn.eager_reason is None,
-            "detail": f"{fn.records} recording(s); {fn.programs[0].n_ops if fn.programs else 0} array operations per step",
+            "detail": f"{fn.records} recording(s); {_n_ops(fn)} array operations per step",
         }
 
     w.after = after
@@ -177,7 +182,7 @@ def compiled_textbook(ctx: W.Context) -> W.Workload:
 def compiled_op_overhead(ctx: W.Context) -> W.Workload:
     n = 300 if ctx.quick else 2000
     models = {"tensorweaver-compiled": OpOverheadCompiled(ctx.device), "tensorweaver": mt.OpOverheadTW(ctx.device)}
-    models["numpy"] = mn.OpOverheadNumpy(ctx.xp)
+    models["numpy"] = mn.OpOverheadNumpy(ctx.xp)  # pyright: ignore[reportArgumentType]
     w = W.Workload(
         "compiled_op_overhead",
         "C2. tw.compile: c = a * b + a; c.backward() on one-element float32 tensors, compiled",
@@ -203,7 +208,7 @@ def compiled_mlp(ctx: W.Context) -> W.Workload:
     sizes, batch, steps = _mlp_sizes(ctx)
     models = {
         "tensorweaver-compiled": MLPCompiled(sizes, batch, ctx.device),
-        "numpy": mn.MLPNumpy(sizes, batch, ctx.xp),
+        "numpy": mn.MLPNumpy(sizes, batch, ctx.xp),  # pyright: ignore[reportArgumentType]
         "tensorweaver": mt.MLPTW(sizes, batch, ctx.device),
     }
     base = "CuPy" if ctx.device == "cuda" else "NumPy"
@@ -301,11 +306,13 @@ WORKLOADS = {
 def main(argv=None) -> int:
     from . import run
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--repeats", type=int, default=None)
-    ap.add_argument("--torch-compile", action="store_true", help="add torch.compile to the textbook loop (slow to compile)")
+    ap.add_argument(
+        "--torch-compile", action="store_true", help="add torch.compile to the textbook loop (slow to compile)"
+    )
     args = ap.parse_args(argv)
     ctx = run._context(argparse.Namespace(device=args.device, quick=args.quick, repeats=args.repeats))
     ctx.torch_compile = args.torch_compile  # type: ignore[attr-defined]

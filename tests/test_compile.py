@@ -39,8 +39,8 @@ class Textbook:
         pred = x @ w.T + b
         loss = ((pred - y) ** 2).mean()
         loss.backward()
-        w.data -= lr * w.grad
-        b.data -= lr * b.grad
+        w.data -= lr * w.grad  # pyright: ignore[reportOperatorIssue]
+        b.data -= lr * b.grad  # pyright: ignore[reportOperatorIssue]
         w.grad = None
         b.grad = None
         return loss
@@ -81,7 +81,7 @@ def test_decorator_and_arguments(device):
         loss = (w * x).sum() * scale
         loss.backward()
         with tw.no_grad():
-            w.sub_(0.1 * w.grad)
+            w.sub_(w.grad * 0.1)  # pyright: ignore[reportOptionalOperand]
         w.grad = None
         return loss, {"w": w}
 
@@ -91,7 +91,7 @@ def test_decorator_and_arguments(device):
         loss = (w_e * x).sum() * scale
         loss.backward()
         with tw.no_grad():
-            w_e.sub_(0.1 * w_e.grad)
+            w_e.sub_(w_e.grad * 0.1)  # pyright: ignore[reportOptionalOperand]
         w_e.grad = None
         return loss
 
@@ -157,7 +157,7 @@ def _train_pair(device, make_opt, steps=6, dropout=0.0, sched=None):
 
 
 def _same_state(a, b, rtol=0.0):
-    (ma, oa, la, _), (mb, ob, lb, fb) = a, b
+    (ma, oa, la, _), (mb, ob, lb, _fb) = a, b
     for pa, pb in zip(ma.parameters(), mb.parameters(), strict=True):
         np.testing.assert_allclose(host(pb), host(pa), rtol=rtol, atol=0)
         assert (pa.grad is None) == (pb.grad is None)

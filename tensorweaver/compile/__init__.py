@@ -13,6 +13,7 @@ import functools
 import gc
 import types
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class CompileWarning(UserWarning):
     """A compiled function runs eagerly from now on; the message says which operation and where."""
 
 
-def compile(fn=None, *, fullgraph: bool = False, mode: str | None = None):  # noqa: A001 - PyTorch's name
+def compile(fn: Any = None, *, fullgraph: bool = False, mode: str | None = None) -> Any:  # noqa: A001 - PyTorch's name
     """Compile ``fn`` (also as a decorator: ``@tw.compile`` or ``@tw.compile(fullgraph=True)``).
 
     The first call runs ``fn`` eagerly and records its array operations; later calls whose guards
@@ -91,7 +92,7 @@ class CompiledFunction:
         self.records = 0
         functools.update_wrapper(self, fn)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.eager_reason is not None or _record.active[0] is not None:
             return self._fn(*args, **kwargs)  # inside another recording: that one records this call
         for p in self.programs:
@@ -106,7 +107,9 @@ class CompiledFunction:
         self.eager_reason = reason
         self.programs = []
         if not self.fullgraph:
-            warnings.warn(f"tw.compile: {self._name()} runs eagerly from now on: {reason}", CompileWarning, stacklevel=3)
+            warnings.warn(
+                f"tw.compile: {self._name()} runs eagerly from now on: {reason}", CompileWarning, stacklevel=4
+            )
 
     def _name(self) -> str:
         return getattr(self._fn, "__qualname__", repr(self._fn))
@@ -152,6 +155,7 @@ class CompiledFunction:
             what, where = rec.poisoned
             self._eager(f"{what} can't be recorded, at {where}")
             return result
+        assert plan is not None
         if plan.unrecordable is not None:
             if self.fullgraph:
                 raise Unrecordable(f"tw.compile(fullgraph=True): {plan.unrecordable}")
@@ -161,8 +165,14 @@ class CompiledFunction:
             return result  # the call made state that later calls will find (a first optimizer step)
         numpy_out = self.mode != "eager-replay"
         prog = Program(
-            rec, namer, guards.lines + plan.prologue, plan.inputs, plan.writebacks + sym_writes, plan.result,
-            plan.out_slots, numpy_out,
+            rec,
+            namer,
+            guards.lines + plan.prologue,
+            plan.inputs,
+            plan.writebacks + sym_writes,
+            plan.result,
+            plan.out_slots,
+            numpy_out,
         )
         entry = prog
         if self.mode == "eager-replay":
@@ -215,7 +225,9 @@ class _Guards:
 
     def root(self, fn, args, kwargs) -> None:
         if kwargs:
-            self.lines.append(f"if len(args) != {len(args)} or kwargs.keys() != {self.k(frozenset(kwargs))}: return MISS")
+            self.lines.append(
+                f"if len(args) != {len(args)} or kwargs.keys() != {self.k(frozenset(kwargs))}: return MISS"
+            )
         else:
             self.lines.append(f"if len(args) != {len(args)} or kwargs: return MISS")
         self.lines.append(
@@ -236,7 +248,7 @@ class _Guards:
             self.visit(fn.__self__, self.k(fn.__self__), depth + 1, fixed=True)
             fn = fn.__func__
         elif not isinstance(fn, types.FunctionType):
-            call = getattr(type(fn), "__call__", None)
+            call = type(fn).__dict__.get("__call__")
             if isinstance(call, types.FunctionType) and not _library(call):
                 self.visit(fn, self.k(fn), depth + 1, fixed=True)
                 self.visit_function(call, depth + 1)
@@ -249,7 +261,7 @@ class _Guards:
             self.visit(v, f"{fx}.__defaults__[{i}]", depth + 1)
         for key, v in (fn.__kwdefaults__ or {}).items():
             self.visit(v, f"{fx}.__kwdefaults__[{key!r}]", depth + 1)
-        for name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+        for _name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 v = cell.cell_contents
             except ValueError:
@@ -301,6 +313,9 @@ class _Guards:
         if isinstance(obj, (types.FunctionType, types.MethodType)):
             self.visit_function(obj, depth + 1)
             return
+        if isinstance(obj, CompiledFunction):  # called inside: recorded as part of this function
+            self.visit_function(obj._fn, depth + 1)
+            return
         from ..optim.optimizer import Optimizer
 
         if isinstance(obj, Optimizer):
@@ -318,7 +333,9 @@ class _Guards:
         self.optimizers[id(opt)] = opt
         builtin = type(opt).__module__.startswith("tensorweaver.optim")
         groups = opt.param_groups
-        self.lines.append(f"if {expr}.param_groups is not {self.k(groups)} or len({self.k(groups)}) != {len(groups)}: return MISS")
+        self.lines.append(
+            f"if {expr}.param_groups is not {self.k(groups)} or len({self.k(groups)}) != {len(groups)}: return MISS"
+        )
         for gi, group in enumerate(groups):
             gx = self.k(group)
             self.lines.append(f"if {self.k(groups)}[{gi}] is not {gx} or len({gx}) != {len(group)}: return MISS")
@@ -519,7 +536,10 @@ class _Plan:
             loc = f"t{len(self.local)}"
             pl.append(f"{loc} = {oloc}._grad")
         else:
-            self.fail(f"it reads a tensor of shape {tuple(t.shape)} that its guards can't reach (not an argument, nor in its closure, globals or self)")
+            self.fail(
+                f"it reads a tensor of shape {tuple(t.shape)} that its guards can't reach (not an argument, "
+                "nor in its closure, globals or self)"
+            )
             return None
         self.local[id(t)] = loc
         k = self.namer.name
@@ -566,7 +586,10 @@ class _Plan:
             self.fail("it makes a tensor the recording can't follow")
             return "None"
         if t.grad_fn is not None and t.grad_fn.inputs is not None:
-            self.fail("it returns or keeps a tensor whose graph is still alive (call backward() inside it, or return .detach())")
+            self.fail(
+                "it returns or keeps a tensor whose graph is still alive (call backward() inside it, or "
+                "return .detach())"
+            )
             return "None"
         if _record._grad_get(t) is not None:
             self.fail("it makes a tensor with a .grad of its own")
@@ -575,7 +598,9 @@ class _Plan:
         self.newt[id(t)] = n
         self.out_slots.add(d.slot)
         cls = "" if type(t) is Tensor else f", {self.namer.name(type(t))}"
-        self.new_lines.append(f"{n} = {self.namer.name(_function.output)}(s{d.slot}, {self.namer.name(t._backend)}{cls})")
+        self.new_lines.append(
+            f"{n} = {self.namer.name(_function.output)}(s{d.slot}, {self.namer.name(t._backend)}{cls})"
+        )
         return n
 
     def template(self, x):
@@ -626,4 +651,3 @@ class _Plan:
                 continue  # a node of a graph kept by another tensor: freed with it
             else:
                 self.cacheable = False
-

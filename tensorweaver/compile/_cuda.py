@@ -112,6 +112,7 @@ class GraphReplay:
                 if i in direct:
                     return None
                 cupy.copyto(static, a)  # device to device, on the current stream
+        assert self.graph is not None
         self.graph.launch(stream=cupy.cuda.get_current_stream())
         self.launches += 1
         for i in self.prog.mutated_inputs:  # in-place updates of a copied input reach the caller's array

@@ -101,7 +101,7 @@ class Program:
 
         # 1. no-op reshapes and double transposes: the result is its input (same memory, same layout)
         perms: dict = {}
-        for kind, out, args, kwargs, effect, scalar in code:
+        for kind, out, args, _kwargs, effect, _scalar in code:
             if out is None or effect:
                 continue
             name = getattr(kind[1], "__name__", "") if kind[0] == "call" else ""
@@ -149,13 +149,17 @@ class Program:
         for ins in code:
             kind, out, args, kwargs, effect, scalar = ins
             name = getattr(kind[1], "__name__", "") if kind[0] == "call" else ""
-            if name.lstrip("_") in _LIKE and len(args) == 1 and type(args[0]) is SlotRef and not kwargs:
+            if name.lstrip("_") in _LIKE and len(args) == 1 and type(args[0]) is SlotRef and not kwargs:  # pyright: ignore
                 ins = (("call", _maker(name.lstrip("_"), self.values[out])), out, (), {}, False, scalar)
                 kind, out, args, kwargs, effect, scalar = ins
             if (
-                kind[0] in ("call", "bin", "un", "getattr", "getitem") and out is not None and not effect
-                and out not in mutated and out not in escape0
-                and _slots((args, kwargs), set()) <= consts.keys() and not _syms((args, kwargs), set())
+                kind[0] in ("call", "bin", "un", "getattr", "getitem")
+                and out is not None
+                and not effect
+                and out not in mutated
+                and out not in escape0
+                and _slots((args, kwargs), set()) <= consts.keys()
+                and not _syms((args, kwargs), set())
                 and not isinstance(self.values[out], tuple)
             ):
                 consts[out] = self.values[out]
@@ -165,11 +169,11 @@ class Program:
         code = rewritten
         # 1c. broadcast_to(x, shape) whose every use is an elementwise operator with a full-shape partner: x
         uses: dict = {}
-        for pos, (kind, out, args, kwargs, effect, scalar) in enumerate(code):
+        for pos, (_kind, _out, args, kwargs, _effect, _scalar) in enumerate(code):
             for sl in _slots((args, kwargs), set()):
                 uses.setdefault(sl, []).append(pos)
         repl: dict = {}
-        for kind, out, args, kwargs, effect, scalar in code:
+        for kind, out, args, _kwargs, _effect, _scalar in code:
             name = getattr(kind[1], "__name__", "") if kind[0] == "call" else ""
             if name.lstrip("_") != "broadcast_to" or out in mutated or out in escape0 or type(args[0]) is not SlotRef:
                 continue
@@ -188,7 +192,16 @@ class Program:
                 repl[out] = args[0].i
         if repl:
             code = [
-                (k, o, tuple(SlotRef(repl.get(a.i, a.i)) if type(a) is SlotRef else a for a in args) if k[0] == "bin" else args, kw, e, sc)
+                (
+                    k,
+                    o,
+                    tuple(SlotRef(repl.get(a.i, a.i)) if type(a) is SlotRef else a for a in args)
+                    if k[0] == "bin"
+                    else args,
+                    kw,
+                    e,
+                    sc,
+                )
                 for k, o, args, kw, e, sc in code
             ]
 
@@ -205,12 +218,12 @@ class Program:
 
         # 3. NumPy: temporaries written into buffers reused across calls (never an escaping value)
         last_use: dict = {}
-        for pos, (kind, out, args, kwargs, effect, scalar) in enumerate(code):
+        for pos, (_kind, _out, args, kwargs, _effect, _scalar) in enumerate(code):
             for s in _slots((args, kwargs), set()):
                 last_use[s] = pos
         escape = set(live_out)
         group: dict = {}  # slot -> the slot whose memory it may view
-        for kind, out, args, kwargs, effect, scalar in code:
+        for kind, out, args, kwargs, _effect, _scalar in code:
             if out is None:
                 continue
             v = self.values[out]
@@ -236,7 +249,7 @@ class Program:
         free: dict = {}  # (shape, dtype) -> [(free after pos, name)]
         nbuf = 0
         if numpy_out:
-            for pos, (kind, out, args, kwargs, effect, scalar) in enumerate(code):
+            for pos, (kind, out, _args, kwargs, effect, scalar) in enumerate(code):
                 if out is None or out in escape or scalar or effect and kind[0] != "call":
                     continue
                 v = self.values[out]
@@ -306,7 +319,7 @@ class Program:
             f"def body({', '.join(in_slots + body_syms)}):",
             *["    " + ln for ln in body],
             f"    return ({_tuple(outs)})",
-            f"def finish(head, outs):",
+            "def finish(head, outs):",
             f"    ({_tuple(locs + tail_ins + tail_syms)}) = head",
             f"    ({_tuple(outs)}) = outs",
             *["    " + ln for ln in writebacks],
@@ -318,7 +331,11 @@ class Program:
         self.run = self.ns["run"]
         self.guard, self.body, self.finish = self.ns["guard"], self.ns["body"], self.ns["finish"]
         self.n_ops = len(code)
-        self.has_random = any(e and ins[0][0] == "call" and getattr(ins[0][1], "__name__", "") in _RANDOM for ins in code for e in [ins[4]])
+        self.has_random = any(
+            e and ins[0][0] == "call" and getattr(ins[0][1], "__name__", "") in _RANDOM
+            for ins in code
+            for e in [ins[4]]
+        )
 
     def run_split(self, args, kwargs):
         """``run`` through guard, body and finish (what a CUDA graph replaces the body of)."""
@@ -431,7 +448,7 @@ def _view_groups(code, values) -> dict:
     """slot -> the slots whose memory it may share (the arguments of an operation that did not make a
     new array: a view, or an array handed back)."""
     groups: dict = {}
-    for kind, out, args, kwargs, effect, scalar in code:
+    for kind, out, args, kwargs, _effect, _scalar in code:
         if out is None:
             continue
         v = values[out]
@@ -443,7 +460,7 @@ def _view_groups(code, values) -> dict:
 
 def _mutated(code) -> set:
     out = set()
-    for kind, o, args, kwargs, effect, scalar in code:
+    for kind, _o, args, kwargs, effect, _scalar in code:
         if kind[0] in ("ibin", "setitem") or (kind[0] == "method" and effect):
             if args and type(args[0]) is SlotRef:
                 out.add(args[0].i)
@@ -509,7 +526,7 @@ def _tuple(names) -> str:
 def _live_syms(rec, code, texts) -> list:
     """The scalar prologue: the source reads, the arithmetic the live code needs, and the guards."""
     need: set = set()
-    for kind, out, args, kwargs, effect, scalar in code:
+    for _kind, _out, args, kwargs, _effect, _scalar in code:
         _syms((args, kwargs), need)
     for text in texts:
         need.update(int(m) for m in _YREF.findall(text))

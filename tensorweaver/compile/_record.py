@@ -18,6 +18,7 @@ import sys
 import threading
 import types
 import weakref
+from typing import Any
 
 import numpy as np
 
@@ -411,7 +412,7 @@ def _has_rec(x) -> bool:
     return False
 
 
-def _unwrap(x):
+def _unwrap(x) -> Any:
     t = type(x)
     if t is Rec:
         return x.v
@@ -442,9 +443,9 @@ def _log_op(kind: tuple, *args, **kwargs):
     return r.log(kind, args, kwargs, res)
 
 
-_OPERATOR = {name: getattr(operator, name.strip("_"), None) for name in _BINOPS}
+_OPERATOR: dict[str, Any] = {name: getattr(operator, name.strip("_"), None) for name in _BINOPS}
 _OPERATOR["__and__"], _OPERATOR["__or__"] = operator.and_, operator.or_
-_IOPERATOR = {name: getattr(operator, "i" + name.strip("_"), None) for name in _BINOPS}
+_IOPERATOR: dict[str, Any] = {name: getattr(operator, "i" + name.strip("_"), None) for name in _BINOPS}
 _IOPERATOR["__and__"], _IOPERATOR["__or__"] = operator.iand, operator.ior
 _UOPERATOR = {"__neg__": operator.neg, "__pos__": operator.pos, "__invert__": operator.invert, "__abs__": abs}
 
@@ -473,8 +474,19 @@ def _apply(kind: tuple, a: tuple, k: dict):
 
 #: functions whose result's shape depends on the values
 _DATA_DEPENDENT = frozenset(
-    {"nonzero", "argwhere", "flatnonzero", "unique", "unique_all", "unique_counts", "unique_inverse", "unique_values",
-     "extract", "compress", "trim_zeros"}
+    {
+        "nonzero",
+        "argwhere",
+        "flatnonzero",
+        "unique",
+        "unique_all",
+        "unique_counts",
+        "unique_inverse",
+        "unique_values",
+        "extract",
+        "compress",
+        "trim_zeros",
+    }
 )
 
 
@@ -487,16 +499,18 @@ class _ProxyNamespace(types.SimpleNamespace):
 
     def __getattr__(self, name: str):
         real = object.__getattribute__(self, "_real")
-        attr = getattr(real, name)
+        attr: Any = getattr(real, name)
         if isinstance(attr, types.ModuleType):
             attr = _ProxyNamespace(attr)
         elif callable(attr) and not isinstance(attr, type):
             fn = attr
             if name in _DATA_DEPENDENT:
 
-                def attr(*a, _fn=fn, _name=name, **k):
+                def dependent(*a, _fn=fn, _name=name, **k):
                     _fail_or_pass(f"xp.{_name}: a data-dependent shape (boolean-mask indexing, nonzero)")
                     return _log_op(("call", _fn), *a, **k)
+
+                attr = dependent
             else:
                 attr = lambda *a, **k: _log_op(("call", fn), *a, **k)  # noqa: E731
         object.__setattr__(self, name, attr)
@@ -517,9 +531,9 @@ class TInfo:
 
     def __init__(self, t, new: bool) -> None:
         self.new = new
-        self.t = None if new else t  # NOTE: new tensors weakly (their death is information)
-        self.ref = weakref.ref(t) if new else None
-        self.input = None  # the Rec of its array at the start of the call (pre tensors)
+        self.t: Any = None if new else t  # NOTE: new tensors weakly (their death is information)
+        self.ref: Any = weakref.ref(t) if new else None
+        self.input: Any = None  # the Rec of its array at the start of the call (pre tensors)
         self.rg0 = False if new else t._requires_grad
         self.grad0 = None
         self.grad_read = False
@@ -808,7 +822,7 @@ class Recorder:
         }
         for name in ("rand", "randn", "randint", "randperm"):
             patches[name] = (None, black_box(name, True))
-        for name, (old, new) in patches.items():
+        for name, (_old, new) in patches.items():
             setattr(b, name, new)
         self._saved.append((b, None, patches))
 
