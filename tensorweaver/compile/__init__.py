@@ -90,6 +90,7 @@ class CompiledFunction:
         self.programs: list = []
         self.eager_reason: str | None = None
         self.records = 0
+        self._why_not: str | None = None
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -119,7 +120,8 @@ class CompiledFunction:
         if len(self.programs) >= CACHE_SIZE_LIMIT or self.records > 2 * CACHE_SIZE_LIMIT + len(self.programs):
             if self.fullgraph:
                 raise Unrecordable(f"tw.compile(fullgraph=True): {self._name()} recorded {self.records} times")
-            self._eager(f"its guards changed {self.records - 1} times (cache_size_limit={CACHE_SIZE_LIMIT})")
+            why = self._why_not or f"its guards changed {self.records - 1} times (cache_size_limit={CACHE_SIZE_LIMIT})"
+            self._eager(why)
             return self._fn(*args, **kwargs)
         namer = _Namer()
         guards = _Guards(namer)
@@ -162,6 +164,7 @@ class CompiledFunction:
             self._eager(plan.unrecordable)
             return result
         if sym_writes is None or not plan.cacheable:
+            self._why_not = plan.why_not if sym_writes is not None else "it sets an optimizer option from Python values"
             return result  # the call made state that later calls will find (a first optimizer step)
         numpy_out = self.mode != "eager-replay"
         prog = Program(
@@ -465,6 +468,7 @@ class _Plan:
         self.rec, self.guards, self.namer = rec, guards, namer
         self.unrecordable: str | None = None
         self.cacheable = True
+        self.why_not = "it makes optimizer state on every call"
         self.prologue: list = []
         self.inputs: list = []
         self.writebacks: list = []
@@ -645,9 +649,9 @@ class _Plan:
             t = i.ref()
             if t is None:
                 continue
-            if id(t) in state:
-                self.cacheable = False
-            elif t.grad_fn is not None and t.grad_fn.inputs is not None:
-                continue  # a node of a graph kept by another tensor: freed with it
-            else:
-                self.cacheable = False
+            self.cacheable = False
+            if id(t) not in state:
+                self.why_not = (
+                    f"it keeps a tensor it makes (shape {tuple(t.shape)}) somewhere a replay can't update "
+                    "(return it instead)"
+                )

@@ -279,7 +279,7 @@ class Program:
         frees: dict = {}
         for s, pos in last_use.items():
             v = self.values[s] if s < len(self.values) else None
-            if s not in live_out and s not in buffers and getattr(v, "nbytes", 0) >= FREE_MIN:
+            if s not in live_out and s not in buffers and s not in consts and getattr(v, "nbytes", 0) >= FREE_MIN:
                 frees.setdefault(pos, []).append(s)
         ins_slots = inputs_set(inputs)
         for pos, ins in enumerate(code):
