@@ -343,6 +343,17 @@ def summarize(values) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
+def _compiled(name: str):
+    """A workload of benchmarks/compiled.py (tw.compile), imported when it runs."""
+
+    def make(ctx: Context) -> Workload:
+        from . import compiled
+
+        return compiled.WORKLOADS[name](ctx)
+
+    return make
+
+
 CPU_WORKLOADS = {
     "textbook": textbook,
     "op_overhead": op_overhead,
@@ -350,5 +361,6 @@ CPU_WORKLOADS = {
     "memory": memory,
     "import": import_time,
     "transfers": transfers,
+    **{n: _compiled(n) for n in ("compiled_textbook", "compiled_op_overhead", "compiled_mlp", "compiled_record")},
 }
 CUDA_WORKLOADS = {"textbook": textbook, "op_overhead": op_overhead, "mlp": mlp, "cuda_scaling": cuda_scaling}

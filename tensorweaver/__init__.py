@@ -69,6 +69,7 @@ from . import ops
 from . import nn
 from . import optim, utils
 from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
+from .compile import compile  # noqa: A004 - PyTorch's name (the subpackage stays tensorweaver.compile)
 
 float = float32  # noqa: A001 - PyTorch's aliases
 double = float64
@@ -77,6 +78,7 @@ long = int64
 __version__ = "0.1.0"
 
 __all__ = [
+    "compile",
     "Tensor",
     "tensor",
     "device",
