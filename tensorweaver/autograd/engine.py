@@ -90,6 +90,8 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 raise RuntimeError(_FREED)
             else:
                 b = xs[0]._backend  # NOTE: gy's backend too, but for ToBackend, whose backward_array moves it
+            if fn.versions is not None:  # it reads saved values: none may have changed in place since
+                _fn.check_saved(fn, xs)
             if arrays:
                 backward_array = fn.backward_array
                 gxs = None if backward_array is None else backward_array(b.xp, gy)
