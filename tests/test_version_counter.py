@@ -336,3 +336,72 @@ def test_versions_match_pytorch():
         step(tw, a)
         step(torch, b)
         assert a._version == b._version
+
+
+# -- custom Functions check what they saved -----------------------------------------------------------
+class _Square(tw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, gy):
+        (x,) = ctx.saved_tensors
+        return gy * 2 * x
+
+
+class _Exp(tw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        (y,) = ctx.saved_tensors
+        return gy * y
+
+
+class _Shift(tw.autograd.Function):  # saves nothing
+    @staticmethod
+    def forward(ctx, x):
+        return x + 1
+
+    @staticmethod
+    def backward(ctx, gy):
+        return gy
+
+
+def test_custom_function_saved_input(device):
+    x = leaf(device)
+    y = _Square.apply(x).sum()
+    with tw.no_grad():
+        x.mul_(2)
+    with pytest.raises(RuntimeError, match=MODIFIED) as e:
+        y.backward()
+    assert "_SquareBackward" in str(e.value) and "is at version 1; expected version 0" in str(e.value)
+
+
+def test_custom_function_saved_output(device):
+    x = leaf(device)
+    y = _Exp.apply(x)
+    with tw.no_grad():
+        y[1:].add_(1)
+    with pytest.raises(RuntimeError, match="output 0 of _ExpBackward"):
+        y.sum().backward()
+
+
+def test_custom_function_without_saved_tensors(device):
+    x = leaf(device)
+    y = _Shift.apply(x)
+    with tw.no_grad():
+        x.mul_(2)
+        y.mul_(2)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0, 1.0])
+    x2 = leaf(device)
+    z = _Square.apply(x2)
+    z.sum().backward()
+    np.testing.assert_allclose(x2.grad.numpy(), [2.0, 4.0, 6.0])

@@ -23,6 +23,7 @@ __all__ = [
     "bump",
     "counter",
     "check_saved",
+    "modified_error",
 ]
 
 
@@ -238,26 +239,25 @@ def check_saved(fn: Function, xs: tuple) -> None:
     was recorded (an input it keeps, or its saved output)."""
     for x, v in zip(xs, fn.versions):  # noqa: B905 - one per input
         if x._vc[0] != v:
-            what = f"[{x.dtype} tensor of shape {tuple(x._data.shape)}]"
-            if x.grad_fn is not None:
-                what += f", which is output 0 of {x.grad_fn.name},"
-            raise RuntimeError(_modified(fn, what, x._vc[0], v))
+            raise modified_error(fn, x._backend.from_native[x._data.dtype], x._data.shape, x.grad_fn, x._vc[0], v)
     if fn.saves_output:
         vc, shape, dtype = fn.out_counter
         if vc[0] != 0:
-            what = (
-                f"[{xs[0]._backend.from_native[dtype]} tensor of shape {tuple(shape)}], which is output 0 of {fn.name},"
-            )
-            raise RuntimeError(_modified(fn, what, vc[0], 0))
+            raise modified_error(fn, xs[0]._backend.from_native[dtype], shape, fn, vc[0], 0)
 
 
-def _modified(fn: Function, what: str, version: int, expected: int) -> str:
+def modified_error(fn: Function, dtype, shape, maker, version: int, expected: int) -> RuntimeError:
+    """PyTorch's error for a value ``fn`` saved (of ``dtype`` and ``shape``, output of ``maker``, or
+    None for a leaf) found at ``version`` instead of ``expected``."""
+    what = f"[{dtype} tensor of shape {tuple(shape)}]"
+    if maker is not None:
+        what += f", which is output 0 of {maker.name},"
     where = (
         _created_at(fn)
         if _anomaly.enabled
         else f"Hint: enable anomaly detection (tw.autograd.set_detect_anomaly(True)) to see where {fn.name} was made."
     )
-    return (
+    return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"{what} is at version {version}; expected version {expected} instead ({fn.name} saved it for its "
         f"backward). {where}"
