@@ -40,7 +40,17 @@ class Tensor:
     ``.array`` (a NumPy ndarray on the CPU, a ``cupy.ndarray`` on CUDA).
     """
 
-    __slots__ = ("_data", "_backend", "_requires_grad", "_grad", "grad_fn", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = (
+        "_data",
+        "_backend",
+        "_requires_grad",
+        "_grad",
+        "grad_fn",
+        "_hooks",
+        "_retains_grad",
+        "_vc",
+        "__weakref__",
+    )
     _data: Any  # the backend array
     _backend: _backends.Backend
     _requires_grad: bool
@@ -48,6 +58,7 @@ class Tensor:
     grad_fn: Any  # the Function that made it (None for a leaf)
     _hooks: dict | None  # a leaf's hooks, or its node's (register_hook)
     _retains_grad: bool
+    _vc: Any  # the storage's version counter, shared by views (autograd.function.counter)
 
     # NumPy on the left must defer to our reflected operators (np.float64(2) * t keeps the graph).
     __array_ufunc__ = None
@@ -331,9 +342,17 @@ class Tensor:
         self._grad = value
 
     @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's storage has had (shared by its views, as in
+        PyTorch): backward refuses to use a value that changed since an op saved it."""
+        return self._vc[0]
+
+    @property
     def data(self) -> Tensor:
-        """A tensor sharing this one's storage, detached from the graph; assignable."""
-        return _function.output(self._data, self._backend)
+        """A tensor sharing this one's storage (and version counter), detached from the graph; assignable."""
+        t = _function.output(self._data, self._backend)
+        t._vc = _function.counter(self)
+        return t
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -343,10 +362,13 @@ class Tensor:
         if value._backend is not self._backend:
             raise RuntimeError(f"cannot set .data of a tensor on {self.device} to a tensor on {value.device}")
         self._data = value._data
+        self._vc = _function.counter(value)
 
     def detach(self) -> Tensor:
-        """A tensor sharing storage with this one, outside the graph."""
-        return Tensor._wrap(self._data, self._backend)
+        """A tensor sharing storage (and version counter) with this one, outside the graph."""
+        t = Tensor._wrap(self._data, self._backend)
+        t._vc = _function.counter(self)
+        return t
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep theirs)."""
@@ -547,6 +569,7 @@ class Tensor:
             self._data = self._backend.xp.full_like(a, value)
         else:
             a[...] = value
+        _bump(self)
         return self
 
     def copy_(self, src: Tensor) -> Tensor:
@@ -559,6 +582,7 @@ class Tensor:
             self._data = xp.asarray(xp.broadcast_to(other, a.shape), copy=True)
         else:
             a[...] = other
+        _bump(self)
         return self
 
     def _inplace(self, other, op: str) -> Tensor:
@@ -578,6 +602,7 @@ class Tensor:
             raise TypeError(f"{op} is not supported between {self.dtype} and {type(other).__name__}")
         if r is not a:  # 0-d NumPy results are scalars, immutable; keep the new value
             self._data = r
+        _bump(self)
         return self
 
     def __iadd__(self, other):
@@ -713,6 +738,7 @@ def _array_repr(host) -> str:
     return _backends.format_host_array(host)
 
 
+_bump = _function.bump
 _host_scalar_types = _backends.SCALAR_TYPES
 _function.set_tensor_class(Tensor, _host_scalar_types, _backends.host_ndarray)
 

@@ -45,6 +45,9 @@ class FunctionCtx:
             if getattr(self, "_freed", False):
                 raise RuntimeError(_function_freed())
             return ()
+        for t, v in zip(saved, self._versions):  # noqa: B905 - one version per saved tensor
+            if t is not None and _saved_counter(t)[0] != v:
+                raise _modified(self._node(), t, v)
         # NOTE: a saved output is kept as its array (saving the tensor would make a reference cycle
         # output -> node -> ctx -> output) and rebuilt here, connected to its node under create_graph.
         return tuple(t if not isinstance(t, _SavedOutput) else t.rebuild() for t in saved)
@@ -62,15 +65,17 @@ def _function_freed() -> str:
 
 
 class _SavedOutput:
-    __slots__ = ("node", "data", "backend")
+    __slots__ = ("node", "data", "backend", "counter")
 
     def __init__(self, node, t: Tensor) -> None:
         # a weak reference: node -> ctx -> this -> node would be a cycle
         self.node, self.data, self.backend = weakref.ref(node), t._data, t._backend
+        self.counter = _function.counter(t)
 
     def rebuild(self) -> Tensor:
         """The saved output as a tensor, attached to its node when the graph is being built."""
         t = Tensor._wrap(self.data, self.backend)
+        t._vc = self.counter
         node = self.node()
         if state.enabled and node is not None and node.inputs is not None:
             t._requires_grad = True
@@ -84,6 +89,7 @@ class _CustomNode(_function.Function):
     __slots__ = ("cls", "ctx", "arg_index", "out_index", "n_args", "out_shapes")  # out_shapes: (shape, dtype) or None
     ctx: FunctionCtx | None  # None once released
     foreign_grads = True  # the user's backward may return tensors it keeps
+    keeps_inputs = False  # its backward reads ctx.saved_tensors, whose versions saved_tensors checks
 
     def backward(self, gy):
         """The user's backward for this output, its gradients checked and fitted to the inputs."""
@@ -181,8 +187,9 @@ class Function:
             result = cls.forward(ctx, *args)
         single = not isinstance(result, tuple)
         outputs = (result,) if single else result
-        # new tensor objects even when forward returns an input as is (it must not get a grad_fn)
-        outputs = tuple(_function.output(o._data, o._backend) if isinstance(o, Tensor) else o for o in outputs)
+        # new tensor objects even when forward returns an input as is (it must not get a grad_fn),
+        # sharing its storage's version counter
+        outputs = tuple(_shared(o) if isinstance(o, Tensor) else o for o in outputs)
         if record:
             arg_index = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
             inputs = tuple(args[i] for i in arg_index)
@@ -205,9 +212,12 @@ class Function:
             originals = result if not single else (result,)
             saved = getattr(ctx, "_to_save", None) or ()
             ctx._saved = tuple(_saved_entry(t, originals, outputs, nodes) for t in saved)
+            ctx._versions = tuple(0 if t is None else _saved_counter(t)[0] for t in ctx._saved)
+            ctx._node = weakref.ref(next(iter(nodes.values()))) if nodes else None
             ctx._live = len(nodes)
         else:
             ctx._saved = getattr(ctx, "_to_save", None) or ()
+            ctx._versions = ()  # no backward will read them
         ctx._to_save = None
         return outputs[0] if single else outputs
 
@@ -217,6 +227,23 @@ def _expandable(shape: tuple, to: tuple) -> bool:
     if len(shape) > len(to):
         return False
     return all(s in (1, t) for s, t in zip(shape, to[len(to) - len(shape) :], strict=True))
+
+
+def _shared(o: Tensor) -> Tensor:
+    t = _function.output(o._data, o._backend)
+    t._vc = _function.counter(o)
+    return t
+
+
+def _saved_counter(t):
+    return t.counter if isinstance(t, _SavedOutput) else t._vc
+
+
+def _modified(node, t, expected: int) -> RuntimeError:
+    if isinstance(t, _SavedOutput):
+        d = t.data
+        return _function.modified_error(node, t.backend.from_native[d.dtype], d.shape, node, t.counter[0], expected)
+    return _function.modified_error(node, t.dtype, t._data.shape, t.grad_fn, t._vc[0], expected)
 
 
 def _saved_entry(t, originals, outputs, nodes):

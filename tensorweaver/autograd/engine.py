@@ -8,7 +8,7 @@ from heapq import heappush as _heappush
 from . import anomaly as _anomaly
 from . import function as _fn
 from .grad_mode import state
-from .grads import PostAccumulate, add_leaf, deliver, mark, on_output_grad, owned, owned_array
+from .grads import add_leaf, deliver, deliver_if_complete, early_leaves, mark, on_output_grad, owned, owned_array, seed
 
 __all__ = ["run_backward"]
 
@@ -51,7 +51,7 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
             if not arrays:
                 g = _fn.output(g, root._backend)
         else:
-            g = _seed(root, g, i, arrays, what)
+            g = seed(root, g, i, arrays, what)
             mark(handed, g if arrays else g._data, root._backend)
         fn = root.grad_fn
         if fn is None:
@@ -66,7 +66,7 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
         capture = dict.fromkeys(map(id, inputs))
         wanted = {t.grad_fn: t for t in inputs if t.grad_fn is not None}
         needed = _needed(roots, inputs, wanted)
-    early = _early_leaves(roots) if _fn.post_hooks_used and inputs is None else None
+    early = early_leaves(_walk(roots)) if _fn.post_hooks_used and inputs is None else None
     hooks, foreign = _fn.hooks_used, _fn.foreign_grads_used
     special = hooks or foreign or wanted is not None or early is not None  # else: one test per node
     prev = state.enabled
@@ -90,6 +90,8 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 raise RuntimeError(_FREED)
             else:
                 b = xs[0]._backend  # NOTE: gy's backend too, but for ToBackend, whose backward_array moves it
+            if fn.versions is not None:  # it reads saved values: none may have changed in place since
+                _fn.check_saved(fn, xs)
             if arrays:
                 backward_array = fn.backward_array
                 gxs = None if backward_array is None else backward_array(b.xp, gy)
@@ -118,7 +120,7 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
             if special and early is not None:
                 for x in xs:
                     if x.grad_fn is None and id(x) in early:
-                        _deliver_if_complete(x, early, leaves, handed, arrays)
+                        deliver_if_complete(x, early, leaves, handed, arrays)
             if not retain_graph:
                 if type(fn).release is base_release:  # NOTE: inlined: one call less per node
                     fn.inputs = None
@@ -155,28 +157,6 @@ def _before(fn, xs, wanted, needed):
     return xs[0]._backend
 
 
-def _seed(root, g, i: int, arrays: bool, what: str):
-    """The gradient ``g`` given for ``root``, checked (shape, device; cast to its dtype); an array
-    when ``arrays``. (The ones of a one-element root are made by the caller.)"""
-    if not root._requires_grad:
-        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
-    b = root._backend
-    if g is None:
-        raise RuntimeError(
-            f"grad can be implicitly created only for scalar outputs; output {i} has shape {root.shape}: "
-            f"pass {what}= (a tensor of that shape)"
-        )
-    if not isinstance(g, _fn._Tensor):
-        g = _fn._Tensor(g, dtype=root.dtype, device=root.device)
-    if g._backend is not b:
-        raise RuntimeError(f"{what}[{i}] is on device {g.device}, but output {i} is on {root.device}")
-    if g._data.shape != root._data.shape:
-        raise RuntimeError(f"{what}[{i}] has shape {g.shape}, but output {i} has shape {root.shape}")
-    if g._data.dtype != root._data.dtype:
-        g = g.to(root.dtype)
-    return g._data if arrays else g
-
-
 def _walk(roots):
     """The functions reachable from ``roots``, each after every function its inputs come from
     (iterative depth-first post-order: no recursion limit on deep graphs)."""
@@ -207,27 +187,3 @@ def _needed(roots, inputs, wanted) -> set:
         ):
             needed.add(fn)
     return needed
-
-
-def _early_leaves(roots) -> dict:
-    """id(leaf) -> [edges left] for the leaves with post-accumulate hooks: each is delivered as soon
-    as every function that consumes it has run (DistributedDataParallel starts its all-reduce then)."""
-    counts: dict = {}
-    for fn in _walk(roots):
-        for x in fn.inputs or ():
-            if x.grad_fn is None and x._hooks and any(type(h) is PostAccumulate for h in x._hooks.values()):
-                counts[id(x)] = counts.get(id(x), 0) + 1
-    return counts
-
-
-def _deliver_if_complete(x, early: dict, leaves: dict, handed: set, arrays: bool) -> None:
-    early[id(x)] -= 1
-    if early[id(x)] == 0:
-        del early[id(x)]
-        entry = leaves.pop(id(x), None)
-        if entry is not None:
-            g = entry[1]
-            # NOTE: the walk may still read this array (one gy handed to a leaf and to a node): the
-            # leaf gets a copy, which its hooks may change in place (an all-reduce).
-            mark(handed, g if arrays else g._data, x._backend)
-            deliver(x, g, None, handed, arrays)

@@ -7,11 +7,24 @@ import itertools
 from typing import Any
 
 from .._args import device_error
+from .anomaly import created_at as _created_at
 from .anomaly import flags as _anomaly
 from .anomaly import record as _record_creation
 from .grad_mode import state
 
-__all__ = ["Function", "AccumulateGrad", "apply1", "apply2", "apply_n", "output", "record"]
+__all__ = [
+    "Function",
+    "AccumulateGrad",
+    "apply1",
+    "apply2",
+    "apply_n",
+    "output",
+    "record",
+    "bump",
+    "counter",
+    "check_saved",
+    "modified_error",
+]
 
 
 class Function:
@@ -25,7 +38,10 @@ class Function:
     subclass that saves arrays frees them too in ``release``). ``seq`` is the node's rank, set by
     ``record``: it decreases with every recorded node, so a node always ranks below the nodes that
     consume its output. ``hooks`` (the hooks registered on its output) and ``out_ref`` (a weak
-    reference to an output that retains its gradient) are set only when used.
+    reference to an output that retains its gradient) are set only when used. ``versions`` holds
+    the version of each input when it was recorded (for ops that keep their inputs' values), and
+    ``out_counter`` the version counter (with shape and dtype) of an output the op saved (``saves_output``): the engine
+    checks them before backward runs (``check_saved``).
 
     Adding an op: forward, backward, ``keeps_inputs = False`` if backward reads only the inputs'
     shapes and dtypes, saved values released in ``release``, and one ``check_op`` line in the tests.
@@ -33,11 +49,13 @@ class Function:
     pays (docs/design.md): the engine otherwise runs ``backward`` on the arrays wrapped as tensors.
     """
 
-    __slots__ = ("inputs", "out_ref", "hooks", "seq", "__weakref__")
+    __slots__ = ("inputs", "out_ref", "hooks", "seq", "versions", "out_counter", "__weakref__")
     inputs: Any  # the input tensors (a tuple); None once the graph is freed
     out_ref: Any
     hooks: dict
     seq: int
+    versions: tuple | None  # the inputs' versions when recorded; None when backward reads no saved value
+    out_counter: tuple  # the output's version counter, shape and dtype (saves_output only)
 
     #: Optional, ``backward_array(self, xp, gy) -> tuple``: what ``backward`` computes, on backend
     #: arrays (``gy`` and the gradients are arrays, or None). The engine calls it when the backward
@@ -49,6 +67,14 @@ class Function:
     #: ...): the graph then keeps, for each large non-leaf input, an edge without its values, so that
     #: intermediate arrays are freed as soon as the forward is done with them.
     keeps_inputs = True
+
+    #: True for ops that keep their output's array for backward (exp, tanh, log_softmax, ...): an
+    #: in-place change of that output is then an error at backward, as for a kept input.
+    saves_output = False
+
+    #: True for ops whose output may share its input's memory (reshape, permute, slicing, expand,
+    #: flip on NumPy): the output then shares the input's version counter (``share_counter``).
+    is_view = False
 
     #: True for nodes whose backward may return tensors that user code holds (custom Functions): the
     #: engine never hands those arrays to a ``.grad`` without a copy. The library's own backwards
@@ -152,17 +178,91 @@ def output(data, b, cls=None):
     out._backend = b
     out._requires_grad = out._retains_grad = False
     out._grad = out.grad_fn = out._hooks = None
+    out._vc = _UNCOUNTED
     return out
 
 
 def record(fn: Function, out, inputs: tuple) -> None:
-    """Make ``fn`` the node of ``out``, with ``inputs``, a rank, and (in anomaly mode) where it was made."""
+    """Make ``fn`` the node of ``out``, with ``inputs``, a rank, the versions of what its backward
+    reads, and (in anomaly mode) where it was made."""
     out._requires_grad = True
     out.grad_fn = fn
     fn.inputs = inputs
     fn.seq = _next_seq()
+    if fn.keeps_inputs:
+        fn.versions = tuple([x._vc[0] for x in inputs])
+    else:
+        fn.versions = () if fn.saves_output else None
+    if fn.saves_output:
+        data = out._data
+        out._vc = vc = [0]
+        fn.out_counter = (vc, data.shape, data.dtype)
     if _anomaly.enabled:
         _record_creation(fn)
+
+
+# -- version counters --------------------------------------------------------------------------------
+# Every storage has a version counter, a one-element list shared by the tensors that view it and
+# bumped by every in-place op (``bump``). A tensor whose storage was never viewed or changed has the
+# shared, immutable ``_UNCOUNTED`` (version 0) instead, so that building a tensor costs no allocation;
+# its own counter is made the first time it is needed (``counter``).
+_UNCOUNTED = (0,)
+
+
+def counter(t) -> list:
+    """The version counter of ``t``'s storage (made now if it has none yet)."""
+    vc = t._vc
+    if vc is _UNCOUNTED:
+        vc = t._vc = [0]
+    return vc
+
+
+def bump(t) -> None:
+    """Count an in-place change of ``t``'s storage: every in-place op calls it once it succeeded."""
+    vc = t._vc
+    if vc is _UNCOUNTED:
+        t._vc = [1]
+    else:
+        vc[0] += 1
+
+
+def share_counter(x, out) -> None:
+    """Give the view ``out`` of ``x`` the version counter of ``x``'s storage, unless the backend can
+    tell that ``out`` is a copy (a reshape of a non-contiguous array)."""
+    b = x._backend
+    base = b.memory_base(out._data)
+    if base is None or base is b.memory_base(x._data):
+        out._vc = counter(x)
+
+
+def check_saved(fn: Function, xs: tuple) -> None:
+    """Raise PyTorch's error when a value ``fn``'s backward reads was changed in place since ``fn``
+    was recorded (an input it keeps, or its saved output)."""
+    for x, v in zip(xs, fn.versions):  # noqa: B905 - one per input
+        if x._vc[0] != v:
+            raise modified_error(fn, x._backend.from_native[x._data.dtype], x._data.shape, x.grad_fn, x._vc[0], v)
+    if fn.saves_output:
+        vc, shape, dtype = fn.out_counter
+        if vc[0] != 0:
+            raise modified_error(fn, xs[0]._backend.from_native[dtype], shape, fn, vc[0], 0)
+
+
+def modified_error(fn: Function, dtype, shape, maker, version: int, expected: int) -> RuntimeError:
+    """PyTorch's error for a value ``fn`` saved (of ``dtype`` and ``shape``, output of ``maker``, or
+    None for a leaf) found at ``version`` instead of ``expected``."""
+    what = f"[{dtype} tensor of shape {tuple(shape)}]"
+    if maker is not None:
+        what += f", which is output 0 of {maker.name},"
+    where = (
+        _created_at(fn)
+        if _anomaly.enabled
+        else f"Hint: enable anomaly detection (tw.autograd.set_detect_anomaly(True)) to see where {fn.name} was made."
+    )
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"{what} is at version {version}; expected version {expected} instead ({fn.name} saved it for its "
+        f"backward). {where}"
+    )
 
 
 class _ShapeOnly:
@@ -197,6 +297,8 @@ def apply1(fn: Function, x):
     """Run a one-input op and record it when grad mode is on and ``x`` requires grad."""
     b = x._backend
     out = output(fn.forward(b.xp, x._data), b)
+    if fn.is_view:
+        share_counter(x, out)
     if x._requires_grad and state.enabled:
         record(fn, out, (x,) if fn.keeps_inputs or x.grad_fn is None else (_edge(x),))
     return out

@@ -1,11 +1,24 @@
-"""Where gradients go: hooks, retain_grad, the leaves' ``.grad`` (accumulated, or captured for
-``grad()``), post-accumulate hooks, and the rule that keeps a ``.grad`` from sharing memory."""
+"""Where gradients come from and go: the gradients given to backward (checked), hooks, retain_grad,
+the leaves' ``.grad`` (accumulated, or captured for ``grad()``), post-accumulate hooks (delivered
+early), and the rule that keeps a ``.grad`` from sharing memory."""
 
 from __future__ import annotations
 
 from . import function as _fn
 
-__all__ = ["PostAccumulate", "add_leaf", "deliver", "on_output_grad", "owned", "owned_array", "mark", "run_hooks"]
+__all__ = [
+    "PostAccumulate",
+    "add_leaf",
+    "deliver",
+    "deliver_if_complete",
+    "early_leaves",
+    "mark",
+    "on_output_grad",
+    "owned",
+    "owned_array",
+    "run_hooks",
+    "seed",
+]
 
 
 def add_leaf(leaves: dict, x, g) -> None:
@@ -116,3 +129,51 @@ def owned_array(data, b, handed: set):
     if owner is not data:
         handed.add(id(owner))
     return data
+
+
+def seed(root, g, i: int, arrays: bool, what: str):
+    """The gradient ``g`` given for ``root``, checked (shape, device; cast to its dtype); an array
+    when ``arrays``. (The ones of a one-element root are made by the caller.)"""
+    if not root._requires_grad:
+        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+    b = root._backend
+    if g is None:
+        raise RuntimeError(
+            f"grad can be implicitly created only for scalar outputs; output {i} has shape {root.shape}: "
+            f"pass {what}= (a tensor of that shape)"
+        )
+    if not isinstance(g, _fn._Tensor):
+        g = _fn._Tensor(g, dtype=root.dtype, device=root.device)
+    if g._backend is not b:
+        raise RuntimeError(f"{what}[{i}] is on device {g.device}, but output {i} is on {root.device}")
+    if g._data.shape != root._data.shape:
+        raise RuntimeError(f"{what}[{i}] has shape {g.shape}, but output {i} has shape {root.shape}")
+    if g._data.dtype != root._data.dtype:
+        g = g.to(root.dtype)
+    return g._data if arrays else g
+
+
+def early_leaves(functions) -> dict:
+    """id(leaf) -> [edges left] for the leaves with post-accumulate hooks among the inputs of
+    ``functions`` (the graph): each is delivered as soon as every function that consumes it has run
+    (DistributedDataParallel starts its all-reduce then)."""
+    counts: dict = {}
+    for fn in functions:
+        for x in fn.inputs or ():
+            if x.grad_fn is None and x._hooks and any(type(h) is PostAccumulate for h in x._hooks.values()):
+                counts[id(x)] = counts.get(id(x), 0) + 1
+    return counts
+
+
+def deliver_if_complete(x, early: dict, leaves: dict, handed: set, arrays: bool) -> None:
+    """Count one more edge of the leaf ``x`` done; deliver its gradient once it has none left."""
+    early[id(x)] -= 1
+    if early[id(x)] == 0:
+        del early[id(x)]
+        entry = leaves.pop(id(x), None)
+        if entry is not None:
+            g = entry[1]
+            # NOTE: the walk may still read this array (one gy handed to a leaf and to a node): the
+            # leaf gets a copy, which its hooks may change in place (an all-reduce).
+            mark(handed, g if arrays else g._data, x._backend)
+            deliver(x, g, None, handed, arrays)

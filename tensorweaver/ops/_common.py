@@ -194,6 +194,7 @@ def output_tensor(fn: Function, y) -> Tensor:
     (saving the output tensor itself would keep a reference cycle alive after the step).
     """
     t = _wrap(y, fn.inputs[0]._backend)
+    t._vc = fn.out_counter[0]  # the output's storage: its in-place changes are checked
     if state.enabled:
         t._requires_grad = True
         t.grad_fn = fn

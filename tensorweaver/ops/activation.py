@@ -33,6 +33,8 @@ class Sigmoid(Function):
     gradient becomes inf / inf), and 0.5 * tanh(x / 2) + 0.5 loses the relative accuracy of the tail."""
 
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def forward(self, xp, x):
         e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
@@ -143,6 +145,8 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 class LogSoftmax(Function):
     __slots__ = ("axis", "y")
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def __init__(self, axis: int | None) -> None:
         self.axis = axis

@@ -252,6 +252,8 @@ class PowScalar(_ScalarOp):  # x ** c
 
 class RPowScalar(_ScalarOp):  # c ** x
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def forward(self, xp, x):
         self.y = y = self.c**x

@@ -19,6 +19,7 @@ import operator
 
 from .. import _dtypes
 from .._args import device_error
+from ..autograd.function import bump
 from ..tensor import _check_inplace
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, state
 from .elementwise import where
@@ -292,10 +293,12 @@ def setitem(x: Tensor, index, value) -> None:
     scalar = not hasattr(v, "shape")
     if scalar and isinstance(index, Tensor) and index.dtype is _dtypes.bool and index._data.ndim == x._data.ndim:
         x._data[index._data] = v  # t[mask] = number: the common case, one boolean-mask assignment
+        bump(x)
         return
     if not advanced:
         key = tuple(k for k in key if k is not None)  # None adds a size-1 dim: nothing to assign there
         x._data[key] = v if scalar else _fit(xp, v, tuple(x._data[key].shape))
+        bump(x)
         return
     shape = tuple(x._data.shape)
     dev = b.native_device
@@ -318,6 +321,7 @@ def setitem(x: Tensor, index, value) -> None:
     j = xp.clip(xp.searchsorted(sel, everything), 0, sel.shape[0] - 1)
     hit = xp.take(sel, j) == everything
     x._data[xp.reshape(hit, shape)] = vals
+    bump(x)
 
 
 # -- gather, scatter, embedding, one_hot, masked_fill ------------------------------------------

@@ -109,6 +109,7 @@ class SumTo(Function):
 class BroadcastTo(Function):
     __slots__ = ("shape",)
     keeps_inputs = False  # backward reads only shapes/dtypes
+    is_view = True
 
     def __init__(self, shape) -> None:
         self.shape = shape
@@ -207,6 +208,7 @@ class AMax(Function):
 
     __slots__ = ("axes", "keepdims", "lower", "y")
     y: Any  # the saved result; None once released
+    saves_output = True  # y, which the output is (or views)
 
     def __init__(self, axes, keepdims: bool, lower: bool) -> None:
         self.axes, self.keepdims, self.lower = axes, keepdims, lower
@@ -263,6 +265,7 @@ class Norm2(Function):
     """NOTE: an op of its own so that the gradient at x = 0 is 0 (sqrt(sum(x * x)) would give NaN there)."""
 
     __slots__ = ("axes", "keepdims", "y")
+    saves_output = True
 
     def __init__(self, axes, keepdims: bool) -> None:
         self.axes, self.keepdims = axes, keepdims

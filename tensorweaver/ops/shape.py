@@ -43,6 +43,7 @@ def _prod(shape) -> int:
 class Reshape(Function):
     __slots__ = ("shape",)
     keeps_inputs = False  # backward reads only shapes/dtypes
+    is_view = True  # NOTE: a copy where NumPy can't view (share_counter tells)
 
     def __init__(self, shape) -> None:
         self.shape = shape
@@ -57,6 +58,7 @@ class Reshape(Function):
 class Permute(Function):
     __slots__ = ("axes",)
     keeps_inputs = False  # backward reads only shapes/dtypes
+    is_view = True
 
     def __init__(self, axes) -> None:
         self.axes = axes
@@ -238,6 +240,8 @@ class Slice(Function):
     """``x[key]`` for a basic key (ints, slices with positive steps, None) ending with Ellipsis."""
 
     __slots__ = ("key",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
+    is_view = True
 
     def __init__(self, key) -> None:
         self.key = key
@@ -279,6 +283,7 @@ class Take(Function):
     """``x`` gathered along ``axis`` at a 1-D integer ``index`` (repeats allowed)."""
 
     __slots__ = ("index", "axis")
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, index, axis: int) -> None:
         self.index, self.axis = index, axis
@@ -346,6 +351,7 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 # -- joining and splitting ---------------------------------------------------------------------------
 class Cat(Function):
     __slots__ = ("axis",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -364,6 +370,7 @@ class Cat(Function):
 
 class Stack(Function):
     __slots__ = ("axis",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, axis: int) -> None:
         self.axis = axis
@@ -454,6 +461,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 # -- repeat, flip, triangles, pad ---------------------------------------------------------------------
 class Tile(Function):
     __slots__ = ("reps",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, reps) -> None:
         self.reps = reps
@@ -484,6 +492,8 @@ def repeat(x: Tensor, *sizes) -> Tensor:
 
 class Flip(Function):
     __slots__ = ("axes",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
+    is_view = True  # NOTE: NumPy's flip is a view
 
     def __init__(self, axes) -> None:
         self.axes = axes
@@ -507,6 +517,7 @@ class Triangle(Function):
     """The lower (``upper=False``) or upper triangle of the last two dims; the rest set to zero."""
 
     __slots__ = ("diagonal", "upper", "device")
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, diagonal: int, upper: bool, device) -> None:
         self.diagonal, self.upper, self.device = diagonal, upper, device
@@ -551,6 +562,7 @@ class ConstantPad(Function):
     """``x`` placed in a tensor of ``shape`` filled with ``value``, at the basic key ``key``."""
 
     __slots__ = ("shape", "key", "value", "device")
+    keeps_inputs = False  # backward reads only shapes/dtypes
 
     def __init__(self, shape, key, value, device) -> None:
         self.shape, self.key, self.value, self.device = shape, key, value, device

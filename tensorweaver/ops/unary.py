@@ -35,6 +35,7 @@ __all__ = [
 class Exp(Function):
     __slots__ = ("y",)
     keeps_inputs = False  # backward reads only shapes/dtypes
+    saves_output = True
 
     def forward(self, xp, x):
         self.y = y = xp.exp(x)
@@ -70,6 +71,8 @@ class Abs(Function):
 
 class Sqrt(Function):
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def forward(self, xp, x):
         self.y = y = xp.sqrt(x)
@@ -104,6 +107,8 @@ class Cos(Function):
 
 class Tanh(Function):
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def forward(self, xp, x):
         self.y = y = xp.tanh(x)
@@ -129,6 +134,8 @@ class Log1p(Function):
 
 class Expm1(Function):
     __slots__ = ("y",)
+    keeps_inputs = False  # backward reads only its output
+    saves_output = True
 
     def forward(self, xp, x):
         self.y = y = xp.expm1(x)
