@@ -3,7 +3,7 @@ and the error for tensors of two devices meeting in one op."""
 
 from __future__ import annotations
 
-__all__ = ["SCALAR_RANK", "check_dim", "device_error"]
+__all__ = ["SCALAR_RANK", "check_dim", "check_index_range", "device_error", "index_checks"]
 
 #: the kind rank of a Python scalar type (as ``_dtypes._KIND_RANK``: bool < int < float < complex)
 SCALAR_RANK = {bool: 0, int: 1, float: 2, complex: 3}
@@ -23,3 +23,41 @@ def device_error(what: str, a, b) -> RuntimeError:
     return RuntimeError(
         f"{what}: expected all tensors to be on the same device, but found at least two devices, {a} and {b}"
     )
+
+
+class _IndexChecks:
+    """Whether index and target arguments are range-checked on CUDA (``tw.utils.debug_indices``)."""
+
+    __slots__ = ("debug",)
+
+    def __init__(self) -> None:
+        self.debug = False
+
+
+index_checks = _IndexChecks()
+
+
+def check_index_range(b, a, n: int, what: str, *, negative: bool = False, allowed=None, error=None) -> None:
+    """Raise if the integer array ``a`` (on backend ``b``) holds a value outside ``[0, n)`` (``[-n, n)``
+    with ``negative``; ``allowed``: one more value that is fine, an ``ignore_index``).
+
+    ``error(v)`` makes the exception for the first bad value ``v`` (default: PyTorch's IndexError
+    "index out of range"). On host backends (NumPy, array-API libraries on the CPU) the check is
+    eager. NOTE: on CUDA it needs a device-to-host copy of one bool, so it runs only inside
+    ``tw.utils.debug_indices()``; otherwise the op maps a bad index past the end or CuPy wraps it
+    around (its documented difference from NumPy).
+    """
+    cuda = b.device.type == "cuda"
+    if cuda and not index_checks.debug:
+        return
+    xp = b.xp
+    bad = (a < (-n if negative else 0)) | (a >= n)
+    if allowed is not None:
+        bad = bad & (a != allowed)
+    found = xp.any(bad)
+    if not bool(b.transfer(found, to_host=True) if cuda else found):
+        return
+    host = b.transfer(a, to_host=True).reshape(-1)
+    flags = b.transfer(bad, to_host=True).reshape(-1)
+    v = int(host[flags.argmax()])
+    raise (error(v) if error is not None else IndexError(f"{what}: index {v} out of range (size {n})"))

@@ -3,6 +3,7 @@ ops, isnan/isinf/isfinite and floor division."""
 
 from __future__ import annotations
 
+from .._errors import ShapeError
 from ._common import Tensor, kind, operands
 
 __all__ = [
@@ -32,7 +33,7 @@ def _nograd(name: str, op, x, y) -> Tensor:
     try:
         return Tensor._wrap(op(x._backend.xp, x._data, y._data), x._backend)
     except ValueError as e:
-        raise ValueError(f"{name}: shapes {x.shape} and {y.shape} cannot be broadcast together ({e})") from None
+        raise ShapeError(f"{name}: shapes {x.shape} and {y.shape} cannot be broadcast together ({e})") from None
 
 
 def eq(x: Tensor, other) -> Tensor:

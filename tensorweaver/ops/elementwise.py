@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
+from .._errors import ShapeError
 from ._common import (
     Function,
     Tensor,
@@ -486,7 +487,7 @@ def where(condition: Tensor, x, y) -> Tensor:
     try:
         return apply_n(Where(), (condition, x, y))
     except ValueError as e:
-        raise ValueError(
+        raise ShapeError(
             f"where: shapes {condition.shape}, {x.shape} and {y.shape} cannot be broadcast together ({e})"
         ) from None
 

@@ -4,6 +4,7 @@ regression losses (mse, l1, huber, smooth_l1), binary cross-entropy and kl_div; 
 
 from __future__ import annotations
 
+from .._args import check_index_range
 from ._common import Function, Tensor, apply1, cast, kind, state
 from .activation import log_softmax, logsigmoid
 from .compare import gt, lt
@@ -55,17 +56,27 @@ class NLLLoss(Function):
             return -(xp.sum(picked, axis=self.cdim) * self.w)
         # one reduction over everything: NumPy sums along a short class dim (256 rows of 10) 5x slower
         total = -xp.sum(picked * xp.reshape(self.w, _kept(logp.shape, self.w.shape)))
-        return total if self.reduction == "sum" else total / xp.sum(self.w)
+        if self.reduction == "sum":
+            return total
+        denom = xp.sum(self.w)  # 0 when every target is ignored: nan, as in PyTorch, without 0 / 0's warning
+        return total / xp.where(denom == 0, xp.full_like(denom, float("nan")), denom)
+
+    def _coef(self, xp):
+        if self.reduction != "mean":
+            return -self.w
+        total = xp.sum(self.w)
+        # every target ignored: the loss is nan (0 / 0) but its gradient is 0, as in PyTorch
+        return -self.w / xp.where(total == 0, xp.ones_like(total), total)
 
     def backward(self, gy):
         b = self.inputs[0]._backend
-        coef = -self.w if self.reduction != "mean" else -self.w / b.xp.sum(self.w)
+        coef = self._coef(b.xp)
         g = gy * _wrap(coef, b)  # linear in gy: second derivatives flow through these products
         onehot = b.xp.astype(self.onehot, coef.dtype)
         return (reshape(g, _kept(self.onehot.shape, self.w.shape)) * _wrap(onehot, b),)
 
     def backward_array(self, xp, gy):
-        coef = -self.w if self.reduction != "mean" else -self.w / xp.sum(self.w)
+        coef = self._coef(xp)
         g = xp.reshape(gy * coef, _kept(self.onehot.shape, self.w.shape))
         return (g * xp.astype(self.onehot, g.dtype),)
 
@@ -83,10 +94,18 @@ def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str
     b = logp._backend
     xp = b.xp
     t = target._data
+    C = logp._data.shape[cdim]
+    check_index_range(
+        b,
+        t,
+        C,
+        what,
+        allowed=ignore_index,
+        error=lambda v: IndexError(f"{what}: target {v} is out of bounds ({C} classes)"),
+    )
     valid = t != ignore_index
     kept = _kept(tuple(logp._data.shape), tuple(t.shape))
     w = xp.astype(valid, logp._data.dtype)
-    C = logp._data.shape[cdim]
     if weight is not None:
         if tuple(weight.shape) != (C,):
             raise ValueError(f"{what}: weight must have shape ({C},), got {weight.shape}")

@@ -10,6 +10,7 @@ import math
 from typing import NamedTuple
 
 from .. import _dtypes
+from .._errors import ShapeError
 from ._common import Function, Tensor, apply1, cast, check_dim, kind, normalize_dims, output_tensor
 
 __all__ = [
@@ -149,7 +150,7 @@ def broadcast_to(x: Tensor, size) -> Tensor:
     try:
         return apply1(BroadcastTo(size), x)
     except ValueError as e:
-        raise ValueError(f"broadcast_to: shape {x.shape} can't be broadcast to {size} ({e})") from None
+        raise ShapeError(f"broadcast_to: shape {x.shape} can't be broadcast to {size} ({e})") from None
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
