@@ -133,9 +133,18 @@ class Pow(Function):
         return x**y
 
     def backward(self, gy):
+        # NOTE: as in PyTorch, d/dx is 0 where y == 0 (not 0 * x ** -1 = nan at x = 0) and d/dy is 0
+        # where x == 0 and y >= 0 (not 0 * log(0) = nan)
         x, y = self.inputs
-        gx = sum_to(gy * y * x ** (y - 1), x._data.shape) if x._requires_grad else None
-        gyy = sum_to(gy * x**y * x.log(), y._data.shape) if y._requires_grad else None
+        a, e = x._data, y._data
+        gx = gyy = None
+        if x._requires_grad:
+            zero = const(y, e == 0)
+            gx = sum_to(where(zero, 0.0, gy * y * x ** (where(zero, 1.0, y) - 1)), x._data.shape)
+        if y._requires_grad:
+            flat = const(x, (a == 0) & (e >= 0))
+            safe = where(flat, 1.0, x)  # log(1) = 0 there: no log(0) evaluated
+            gyy = sum_to(where(flat, 0.0, gy * x**y * safe.log()), y._data.shape)
         return gx, gyy
 
 
@@ -241,6 +250,8 @@ class PowScalar(_ScalarOp):  # x ** c
         c = self.c
         if c == 2:
             return (gy * (x * 2),)
+        if c == 0:  # not 0 * x ** -1 (nan at x = 0): 0, as in PyTorch
+            return (gy * 0.0,)
         return (gy * (x ** (c - 1) * c),)
 
     def backward_array(self, xp, gy):
@@ -248,6 +259,8 @@ class PowScalar(_ScalarOp):  # x ** c
         c = self.c
         if c == 2:
             return (gy * (x * 2),)
+        if c == 0:
+            return (xp.zeros_like(gy),)
         return (gy * (x ** (c - 1) * c),)
 
 
@@ -259,6 +272,9 @@ class RPowScalar(_ScalarOp):  # c ** x
         return y
 
     def backward(self, gy):
+        if self.c == 0:  # 0 ** x: gradient 0 where x >= 0 (not 0 * log(0)), as in PyTorch
+            (x,) = self.inputs
+            return (where(const(x, x._data >= 0), 0.0, gy * -math.inf),)
         return (gy * output_tensor(self, self.y) * math.log(self.c),)
 
     def release(self) -> None:
@@ -318,10 +334,13 @@ class Maximum(Function):
     def backward(self, gy):
         x, y = self.inputs
         a, b, xp = x._data, y._data, x._backend.xp
-        share = xp.astype(a < b if self.lower else a > b, a.dtype) + xp.astype(a == b, a.dtype) * 0.5
+        # as in PyTorch: each side gets the gradient unless it lost (half each on a tie), so a NaN
+        # (which neither wins nor loses nor ties) passes it to both
+        tie = xp.astype(a == b, a.dtype) * 0.5
+        x_lost, y_lost = (a > b, a < b) if self.lower else (a < b, a > b)
         return (
-            sum_to(gy * const(x, share), a.shape) if x._requires_grad else None,
-            sum_to(gy * const(x, 1 - share), b.shape) if y._requires_grad else None,
+            sum_to(gy * const(x, 1 - xp.astype(x_lost, a.dtype) - tie), a.shape) if x._requires_grad else None,
+            sum_to(gy * const(x, 1 - xp.astype(y_lost, a.dtype) - tie), b.shape) if y._requires_grad else None,
         )
 
 
