@@ -235,3 +235,105 @@ def test_dim_errors_name_the_range(device):
 )
 def test_second_order(fn, low, high, device):
     check_hvp(fn, [(2, 3)], device, low=low, high=high)
+
+
+# -- issue 9: PyTorch's answers at zeros, NaNs and empty dims; var/std's arguments ------------------
+def _t(values, device, grad=True):
+    return tw.tensor(np.asarray(values, dtype=np.float64), device=device, requires_grad=grad)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [[0.0, 2.0, 3.0], [0.0, 0.0, 3.0, 2.0], [0.0, 0.0, 0.0, 2.0], [[0.0, 2.0], [3.0, 0.0]], [[0, 0, 1], [2, 0, 4]]],
+)
+def test_prod_second_derivative_with_zeros_matches_pytorch(device, case):
+    torch = pytest.importorskip("torch")
+    a = np.asarray(case, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    v = rng.uniform(size=a.shape)
+    for dim in [None, *range(a.ndim)]:
+
+        def hvp(lib, make, dim=dim):
+            x = make(a)
+            y = x.prod() if dim is None else x.prod(dim)
+            (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+            (h,) = lib.autograd.grad((g * make(v)).sum(), x)
+            return np.asarray(h.detach().numpy())
+
+        expected = hvp(torch, lambda z: torch.tensor(z, dtype=torch.float64, requires_grad=True))
+        got = hvp(tw, lambda z: tw.tensor(z, dtype=tw.float64, device=device, requires_grad=True))
+        np.testing.assert_allclose(got, expected, err_msg=f"dim={dim}")
+    x = _t([0.0, 2.0, 3.0], device)  # the issue's case: HVP with u = 1
+    (g,) = tw.autograd.grad(x.prod(), x, create_graph=True)
+    (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(to_numpy(h), [5.0, 3.0, 2.0])
+
+
+def test_std_gradient_is_zero_where_the_spread_is_zero(device):
+    x = _t([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]], device)
+    x.std(1).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]])
+
+
+def test_max_routes_the_gradient_to_the_nan(device):
+    x = _t([1.0, np.nan, 2.0], device)
+    x.max().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 1.0, 0.0])
+    x = _t([1.0, np.nan, np.nan], device)
+    x.min().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.5, 0.5])
+    x = _t([[1.0, np.nan], [2.0, 3.0]], device)
+    x.amax(1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0.0, 1.0], [0.0, 1.0]])
+
+
+def test_sum_and_mean_over_no_dims_reduce_everything(device):
+    x = _t([[1.0, 2.0], [3.0, 4.0]], device, grad=False)
+    assert x.sum(()).shape == () and x.sum(()).item() == 10.0
+    assert x.mean(dim=()).item() == 2.5
+    assert tw.sum(x, [], keepdim=True).shape == (1, 1)
+
+
+def test_reduction_dims_of_the_wrong_type_are_one_clear_type_error(device):
+    x = _t([[1.0]], device, grad=False)
+    for fn in (lambda: x.sum(dim=1.5), lambda: x.mean(1.5), lambda: x.var(dim="0")):
+        with pytest.raises(TypeError, match="dim must be an int, a tuple of ints or None, got"):
+            fn()
+
+
+def test_logsumexp_of_an_empty_dim_is_minus_inf(device):
+    x = tw.zeros(2, 0, dtype=tw.float64, device=device)
+    np.testing.assert_array_equal(to_numpy(tw.logsumexp(x, 1)), [-np.inf, -np.inf])
+    assert tw.logsumexp(x, 1, keepdim=True).shape == (2, 1)
+    assert tw.logsumexp(x, 0).shape == (0,)
+
+
+def test_var_std_accept_pytorchs_argument_forms(device):
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, 2.0, 4.0], [0.0, 3.0, 3.0]])
+    x, t = tw.tensor(a, device=device), torch.tensor(a)
+    for name in ("var", "std"):
+        for args, kwargs in [
+            ((), {}),
+            ((True,), {}),
+            ((False,), {}),
+            ((1, True), {}),
+            ((1, False, True), {}),
+            ((0,), {"unbiased": False}),
+            ((), {"dim": 1, "correction": 0}),
+            ((), {"dim": (0, 1), "correction": 2, "keepdim": True}),
+        ]:
+            got = getattr(x, name)(*args, **kwargs)
+            expected = getattr(t, name)(*args, **kwargs).numpy()
+            assert got.shape == expected.shape, (name, args, kwargs)
+            np.testing.assert_allclose(to_numpy(got), expected, err_msg=f"{name}{args}{kwargs}")
+    with pytest.raises(TypeError, match="not both"):
+        x.var(0, unbiased=True, correction=1)
+
+
+def test_broadcast_to_keeps_a_dim_for_minus_one(device):
+    x = _t([[1.0, 2.0]], device, grad=False)
+    assert tw.broadcast_to(x, (3, -1)).shape == (3, 2)
+    assert x.broadcast_to((2, 3, -1)).shape == (2, 3, 2)
+    with pytest.raises(RuntimeError, match="leading"):
+        tw.broadcast_to(x, (-1, 1, 2))

@@ -143,8 +143,10 @@ def sum_to(x: Tensor, shape) -> Tensor:
 
 
 def broadcast_to(x: Tensor, size) -> Tensor:
-    """``x`` broadcast to ``size`` (a view; the gradient sums back)."""
+    """``x`` broadcast to ``size`` (a view; the gradient sums back); -1 keeps a dim, as in ``expand``."""
     size = tuple(size)
+    if -1 in size:
+        return x.expand(size)
     if x._data.shape == size:
         return x
     try:
@@ -158,7 +160,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
     if dtype is not None:
         x = x.to(dtype)
     x = _numeric(x)
-    return apply1(Sum(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+    return apply1(Sum(_all_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -170,7 +172,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
             f"complex dtype. Got: {x.dtype}"
         )
-    return apply1(Mean(None if dim is None else normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+    return apply1(Mean(_all_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
 class Prod(_Reduction):
@@ -188,15 +190,24 @@ class Prod(_Reduction):
 
 def _prod_of_others(x: Tensor, axes) -> Tensor:
     """For each element, the product of the other elements of its reduced slice, without dividing by
-    zero: ``p / x`` where the slice has no zero, the product of the non-zeros at a slice's only zero,
-    0 elsewhere. Written in Tensor ops; NOTE: its second derivative is wrong in slices that hold a zero."""
+    zero, written in Tensor ops so that its own gradient (prod's second derivative) is right too.
+
+    It is ``(p / s) * z`` with ``s`` = x with its zeros set to 1, ``p`` the product of ``s`` over the
+    slice, and ``z`` the product of the slice's zeros other than this element, kept to first order:
+    1 with no zero; with one zero, 1 at it and the zero itself elsewhere; with two, the other zero
+    at each zero and 0 elsewhere; 0 with more (a product of two zeros has no first-order part)."""
     a, xp = x._data, x._backend.xp
     zero = a == 0
     zeros = xp.sum(xp.astype(zero, a.dtype), axis=axes, keepdims=True)
+    at_zero = _const(x, zero)
     safe = x.where(_const(x, xp.logical_not(zero)), 1)
     p = apply1(Prod(axes, True), safe)  # the product of the non-zeros
-    only_zero = _const(x, xp.logical_and(zero, zeros == 1))
-    return (p / safe).where(_const(x, zeros == 0), p.where(only_zero, 0))
+    zx = x.where(at_zero, 0)  # the zeros, differentiable: x there, 0 elsewhere
+    zsum = sum(zx, axes, keepdim=True)  # the slice's zeros, summed (0 in value)
+    one = zsum.where(_const(x, zero == False), 1)  # noqa: E712 - an array comparison
+    two = (zsum - zx).where(at_zero, 0)
+    z = one.where(_const(x, zeros == 1), two.where(_const(x, zeros == 2), 0))
+    return (p / safe) * z.where(_const(x, zeros > 0), 1)
 
 
 def _const(like: Tensor, arr) -> Tensor:
@@ -218,7 +229,9 @@ class AMax(Function):
     def backward(self, gy):
         (x,) = self.inputs
         a, xp = x._data, x._backend.xp
-        mask = xp.astype(a == self.y, a.dtype)
+        # NaN is the maximum of a slice that holds one: the gradient goes to the NaNs, as in PyTorch's max()
+        hit = (a == self.y) | (xp.isnan(a) & xp.isnan(self.y))
+        mask = xp.astype(hit, a.dtype)
         share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
         return (gy.reshape(self.y.shape) * _const(x, share),)
 
@@ -322,20 +335,58 @@ def _floating(x: Tensor) -> Tensor:
 
 def _all_dims(dim, ndim: int):
     """PyTorch's amax/amin/norm: None and () mean every dim."""
-    return None if dim is None or (not isinstance(dim, int) and len(tuple(dim)) == 0) else normalize_dims(dim, ndim)
+    return None if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0) else normalize_dims(dim, ndim)
 
 
-def var(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
-    """Variance over ``dim`` with Bessel's ``correction`` (divides by N - correction)."""
-    axes = normalize_dims(dim, x._data.ndim)
+def _correction(dim, unbiased, correction, what: str):
+    """PyTorch's var/std arguments: ``var(x, True)`` (unbiased, no dim), ``var(x, 0, True)``,
+    ``unbiased=`` or ``correction=`` (not both) as ``(dim, correction)``."""
+    if isinstance(dim, bool):  # var(x, unbiased)
+        if unbiased is not None:
+            raise TypeError(f"{what}(): got unbiased twice ({dim!r} as dim and {unbiased!r})")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{what}(): give either unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, correction
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` (None or (): all) with Bessel's ``correction`` (divides by N - correction;
+    ``unbiased=False`` is ``correction=0``); PyTorch's positional forms ``var(x, True)`` and
+    ``var(x, 0, True, True)`` work too."""
+    dim, correction = _correction(dim, unbiased, correction, "var")
+    x = _floating(x)
+    axes = _all_dims(dim, x._data.ndim)
     d = x - mean(x, axes, keepdim=True)
     n = _count(x._data.shape, axes) - correction
     return sum(d * d, axes, keepdim) / (n if n > 0 else 0.0)
 
 
-def std(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
-    """Standard deviation over ``dim``: ``sqrt(var(...))``."""
-    return var(x, dim, correction=correction, keepdim=keepdim).sqrt()
+class _SqrtVar(Function):
+    """``sqrt`` whose gradient is 0 where the result is 0 (PyTorch's std: no spread, no gradient)."""
+
+    __slots__ = ("y",)
+
+    def forward(self, xp, v):
+        self.y = y = xp.sqrt(v)
+        return y
+
+    def backward(self, gy):
+        y = output_tensor(self, self.y)
+        safe = y.where(_const(y, self.y != 0), 1)
+        return ((gy / (safe * 2)).where(_const(y, self.y != 0), 0),)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation over ``dim``: ``sqrt(var(...))`` with the same arguments; its gradient is
+    0 where the spread is 0 (as in PyTorch; sqrt's would be nan)."""
+    dim, correction = _correction(dim, unbiased, correction, "std")
+    return apply1(_SqrtVar(), var(x, dim, keepdim=keepdim, correction=correction))
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -418,6 +469,10 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = _floating(x)
     axes = normalize_dims(dim, x._data.ndim)
     xp = x._backend.xp
+    if _count(x._data.shape, axes) == 0:  # an empty sum: log(0) = -inf, as in PyTorch
+        out = sum(x, axes, keepdim=True)
+        out = out + _const(out, xp.full_like(out._data, -math.inf))
+        return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
     m = xp.max(x._data, axis=axes, keepdims=True)
     # the shift is a constant (the result does not depend on it); infinite maxima shift by 0
     shift = _const(x, xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
