@@ -170,9 +170,21 @@ def conv1d(x: Tensor, weight: Tensor, bias=None, stride=1, padding=0, dilation=1
     return reshape(y, (*y._data.shape[:-2], y._data.shape[-1]))
 
 
+def _ceil_extra(n: int, k: int, s: int, p: int, d: int) -> int:
+    """The padding ``ceil_mode=True`` adds at the end of a dim of size ``n``: PyTorch's rule, the
+    output rounds up but the last window must start inside the input or the left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+
+
 def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, what: str):
-    if ceil_mode:
-        raise NotImplementedError(f"{what}(ceil_mode=True) is not supported")
+    """``(k, s, pads, d, extra)``: the kernel, stride, (top, bottom, left, right) padding including
+    ``ceil_mode``'s, dilation, and the (bottom, right) part of the padding that ``ceil_mode`` added."""
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or stride == () or stride == [] else _pair(stride, "stride")
     p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
@@ -182,25 +194,40 @@ def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: boo
         raise ValueError(
             f"{what}: pad should be at most half of the effective kernel size, got padding={p}, kernel_size={k}"
         )
-    return k, s, (p[0], p[0], p[1], p[1]), d
+    H, W = x._data.shape[-2:]
+    eh, ew = (_ceil_extra(H, k[0], s[0], p[0], d[0]), _ceil_extra(W, k[1], s[1], p[1], d[1])) if ceil_mode else (0, 0)
+    return k, s, (p[0], p[0] + eh, p[1], p[1] + ew), d, (eh, ew)
 
 
 def max_pool2d(
     x: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, return_indices: bool = False
 ):
-    """The max over each window of ``x`` (N, C, H, W) or (C, H, W); padding counts as -inf.
+    """The max over each window of ``x`` (N, C, H, W) or (C, H, W), floating or integer (the result
+    keeps the dtype, as in PyTorch); padding never wins, even over -inf. ``ceil_mode=True`` rounds
+    the output size up (PyTorch's rule: the last window starts inside the input or the padding).
 
     The gradient goes to one element per window, the first maximum in row-major kernel order
     (ties are not split). ``return_indices=True`` also returns each maximum's flat index in H * W.
     """
     x, unbatched = _batched(x, "max_pool2d")
-    if kind(x) != "f":
-        raise TypeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
-    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    cols = _im2col(x, k, s, pads, d, -float("inf"), "max_pool2d")  # (C, kh*kw, N, OH, OW)
+    if kind(x) not in "fiu":
+        raise TypeError(f"max_pool2d: expected a floating-point or integer input, got {x.dtype}")
+    k, s, pads, d, _ = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     b = x._backend
     xp = b.xp
-    arg = xp.argmax(cols._data, axis=1, keepdims=True)
+    low = -float("inf") if kind(x) == "f" else int(xp.iinfo(x._data.dtype).min)
+    cols = _im2col(x, k, s, pads, d, low, "max_pool2d")  # (C, kh*kw, N, OH, OW)
+    if pads == (0, 0, 0, 0):
+        arg = xp.argmax(cols._data, axis=1, keepdims=True)
+    else:  # the first maximum that is not padding (an all -inf window must not pick the padding)
+        H, W = x._data.shape[2:]
+        ones = xp.ones((1, 1, H, W), dtype=xp.int8, device=b.native_device)
+        real = Im2Col(k, s, pads, d, 0, b.native_device).forward(xp, ones) == 1  # (1, kh*kw, 1, OH, OW)
+        a = cols._data
+        hit = (a == xp.max(a, axis=1, keepdims=True)) & real
+        if kind(x) == "f":  # NaN wins, as in PyTorch
+            hit = hit | xp.isnan(a)
+        arg = xp.argmax(xp.astype(hit, xp.int8), axis=1, keepdims=True)
     y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 1, arg)), cols)
     C, _, N, OH, OW = cols._data.shape
     y = permute(reshape(y, (C, N, OH, OW)), (1, 0, 2, 3))
@@ -225,20 +252,36 @@ def avg_pool2d(
     divisor_override=None,
 ) -> Tensor:
     """The mean over each window of ``x`` (N, C, H, W) or (C, H, W); zero padding counts unless
-    ``count_include_pad=False``."""
+    ``count_include_pad=False``; ``ceil_mode=True`` rounds the output size up (the windows that
+    reach past the padding count only what they cover, as in PyTorch). An integer input gives an
+    integer result (the mean truncated toward zero, as in PyTorch); bool is a TypeError."""
     x, unbatched = _batched(x, "avg_pool2d")
-    x = float_input(x)
-    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    if kind(x) not in "fciu":
+        raise TypeError(f"avg_pool2d: expected a floating-point or integer input, got {x.dtype}")
+    k, s, pads, d, (eh, ew) = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    b = x._backend
+    xp = b.xp
     total = permute(_im2col(x, k, s, pads, d, 0, "avg_pool2d").sum(dim=1), (1, 0, 2, 3))
     if divisor_override is not None:
-        y = total / divisor_override
-    elif count_include_pad or pads == (0, 0, 0, 0):
-        y = total / (k[0] * k[1])
+        div = divisor_override
+    elif pads == (0, 0, 0, 0) or (count_include_pad and not (eh or ew)):
+        div = k[0] * k[1]
+    else:  # count per window: the input (and the padding if count_include_pad), never ceil_mode's part
+        H, W = x._data.shape[2:]
+        if count_include_pad:
+            H, W = H + 2 * pads[0], W + 2 * pads[2]
+            inner = (0, eh, 0, ew)
+        else:
+            inner = pads
+        dt = total._data.dtype if kind(x) in "fc" else xp.float64
+        ones = xp.ones((1, 1, H, W), dtype=dt, device=b.native_device)
+        div = xp.sum(Im2Col(k, s, inner, d, 0, b.native_device).forward(xp, ones), axis=1)
+    if kind(x) in "iu":  # no gradient: arrays, PyTorch's truncating division
+        t = total._data
+        q = xp.astype(t, xp.float64) / (div if isinstance(div, (int, float)) else xp.astype(div, xp.float64))
+        y = _wrap(xp.astype(xp.trunc(q), t.dtype), b)
     else:
-        b = x._backend
-        ones = b.xp.ones((1, 1, *x._data.shape[2:]), dtype=x._data.dtype, device=b.native_device)
-        fn = Im2Col(k, s, pads, d, 0, b.native_device)
-        y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=1), b)
+        y = total / (div if isinstance(div, (int, float)) else _wrap(div, b))
     return reshape(y, y._data.shape[1:]) if unbatched else y
 
 
