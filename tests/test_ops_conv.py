@@ -393,3 +393,26 @@ def test_pools_of_integers_keep_the_dtype(device):
             np.testing.assert_array_equal(to_numpy(y), expected.numpy())
     with pytest.raises(TypeError, match="bool"):
         F.avg_pool2d(tw.ones(1, 1, 2, 2, dtype=tw.bool, device=device), 2)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode"),
+    [((1, 2, 5), "nearest-exact"), ((1, 2, 4, 5), "nearest-exact"), ((1, 2, 4, 5), "bicubic"), ((1, 2, 4, 6), "area")],
+)
+def test_interpolate_nearest_exact_bicubic_area_match_pytorch(device, shape, mode):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal(shape)
+    for arg in ({"size": 7}, {"size": 3}, {"scale_factor": 2}, {"scale_factor": 0.5}, {"scale_factor": 1.7}):
+        for ac in [None] if mode != "bicubic" else [False, True]:
+            kw = dict(arg, mode=mode) | ({} if ac is None else {"align_corners": ac})
+            xt = torch.tensor(a, requires_grad=True)
+            yt = torch.nn.functional.interpolate(xt, **kw)
+            x = tw.tensor(a, requires_grad=True, device=device)
+            y = F.interpolate(x, **kw)
+            u = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+            (yt * torch.tensor(u)).sum().backward()
+            (y * tw.tensor(u, device=device)).sum().backward()
+            np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), err_msg=str(kw))
+            np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=str(kw))
+    with pytest.raises(ValueError, match="not available"):
+        F.interpolate(tw.zeros(1, 1, 4, device=device), size=2, mode="bicubic")

@@ -371,15 +371,20 @@ def _interp_matrix(b, size: int, out: int, scale, mode: str, align_corners: bool
     i = xp.astype(xp.arange(out, dtype=xp.int64, device=dev), dtype)
     j = xp.reshape(xp.arange(size, dtype=xp.int64, device=dev), (1, -1))
     step = size / out if scale is None else 1.0 / scale
-    if mode == "nearest":
-        src = xp.astype(xp.floor(i * step), xp.int64)
+    if mode in ("nearest", "nearest-exact"):
+        src = xp.astype(xp.floor((i + 0.5) * step if mode == "nearest-exact" else i * step), xp.int64)
         src = xp.where(src > size - 1, xp.full_like(src, size - 1), src)
         return xp.astype(xp.reshape(src, (-1, 1)) == j, dtype)
+    if mode == "area":
+        return _adaptive_matrix(b, size, out, dtype)
     if align_corners:
         src = i * ((size - 1) / (out - 1) if out > 1 else 0.0)
     else:
         src = (i + 0.5) * step - 0.5
-        src = xp.where(src < 0, xp.zeros_like(src), src)
+        if mode != "bicubic":  # PyTorch clamps the linear modes' source positions at 0, not the cubic one
+            src = xp.where(src < 0, xp.zeros_like(src), src)
+    if mode == "bicubic":
+        return _cubic_matrix(xp, src, j, size, dtype)
     lo = xp.astype(xp.floor(src), xp.int64)
     lo = xp.where(lo > size - 1, xp.full_like(lo, size - 1), lo)
     hi = xp.where(lo + 1 > size - 1, xp.full_like(lo, size - 1), lo + 1)
@@ -389,23 +394,48 @@ def _interp_matrix(b, size: int, out: int, scale, mode: str, align_corners: bool
     return at_lo * (1 - frac) + at_hi * frac
 
 
+def _cubic_matrix(xp, src, j, size: int, dtype):
+    """(out, size): PyTorch's bicubic weights (cubic convolution, A = -0.75) of the four input
+    positions around each source position ``src``, indexes clamped to the edges."""
+    A = -0.75
+    lo = xp.floor(src)
+    t = xp.reshape(src - lo, (-1, 1))
+    lo = xp.astype(lo, xp.int64)
+
+    def near(d):  # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+
+    m = None
+    for off, w in ((-1, far(t + 1)), (0, near(t)), (1, near(1 - t)), (2, far(2 - t))):
+        idx = lo + off
+        idx = xp.where(idx < 0, xp.zeros_like(idx), xp.where(idx > size - 1, xp.full_like(idx, size - 1), idx))
+        term = xp.astype(xp.reshape(idx, (-1, 1)) == j, dtype) * w
+        m = term if m is None else m + term
+    return m
+
+
+_MODES = {"nearest": (1, 2), "nearest-exact": (1, 2), "area": (1, 2), "linear": (1,), "bilinear": (2,), "bicubic": (2,)}
+
+
 def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
     """Resize the spatial dims of ``x`` (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``:
-    ``mode`` 'nearest', 'linear' (3-D) or 'bilinear' (4-D), with PyTorch's sampling positions."""
+    ``mode`` 'nearest', 'nearest-exact', 'area' (adaptive average pooling), 'linear' (3-D),
+    'bilinear' or 'bicubic' (4-D; ``align_corners`` for these three), with PyTorch's sampling
+    positions and weights."""
     x = float_input(x)
     nsp = x._data.ndim - 2
     if nsp not in (1, 2):
         raise ValueError(f"interpolate: expected a 3-D or 4-D input, got shape {x.shape}")
-    if (
-        mode not in ("nearest", "linear", "bilinear")
-        or mode == "linear"
-        and nsp != 1
-        or mode == "bilinear"
-        and nsp != 2
-    ):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported for a {x._data.ndim}-D input")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("interpolate: align_corners only applies to the linear modes")
+    if nsp not in _MODES.get(mode, ()):
+        raise ValueError(
+            f"interpolate: mode {mode!r} is not available for a {x._data.ndim}-D input; modes: "
+            + ", ".join(f"{m!r} ({'/'.join(f'{n + 2}-D' for n in d)})" for m, d in _MODES.items())
+        )
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to the linear and cubic modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: pass exactly one of size and scale_factor")
     in_sizes = tuple(x._data.shape[2:])
