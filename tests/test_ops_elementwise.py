@@ -184,3 +184,41 @@ def test_maximum_minimum_pass_the_gradient_to_both_sides_of_a_nan(device, op):
     else:
         np.testing.assert_array_equal(gx, [1.0, 1.0, 0.5, 0.0])
         np.testing.assert_array_equal(gy, [1.0, 1.0, 0.5, 1.0])
+
+
+# -- issue 9: div's rounding modes, bool arithmetic ------------------------------------------------
+def test_div_rounding_modes_match_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a, b = np.array([-7, 7, -6, 5, 0]), np.array([2, -2, 4, 5, 3])
+    for mode in ("trunc", "floor"):
+        for x, y, tx, ty in [
+            (tw.tensor(a, device=device), tw.tensor(b, device=device), torch.tensor(a), torch.tensor(b)),
+            (tw.tensor(a, device=device, dtype=tw.float64), 2.5, torch.tensor(a, dtype=torch.float64), 2.5),
+            (tw.tensor(a, device=device), 2.5, torch.tensor(a), 2.5),
+            (
+                tw.tensor(a, device=device, dtype=tw.int32),
+                tw.tensor(b, device=device),
+                torch.tensor(a, dtype=torch.int32),
+                torch.tensor(b),
+            ),
+        ]:
+            got, expected = tw.div(x, y, rounding_mode=mode), torch.div(tx, ty, rounding_mode=mode)
+            assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1], (mode, got.dtype)
+            np.testing.assert_array_equal(to_numpy(got), expected.numpy())
+    x = tw.tensor([1.5, -2.5], dtype=tw.float64, device=device, requires_grad=True)
+    y = x.div(2, rounding_mode="floor")
+    np.testing.assert_array_equal(to_numpy(y), [0.0, -2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.0])  # PyTorch: the gradient is 0
+    with pytest.raises(ValueError, match="rounding_mode"):
+        tw.div(x, 2, rounding_mode="round")
+
+
+def test_bool_plus_bool_is_bool(device):
+    t = tw.tensor([True, False], device=device)
+    y = t + t
+    assert y.dtype == tw.bool and y.tolist() == [True, False]
+    assert (t * t).dtype == tw.bool
+    assert tw.isnan(t).tolist() == [False, False] and tw.isnan(t).dtype == tw.bool
+    assert tw.isinf(t).tolist() == [False, False] and tw.isfinite(t).tolist() == [True, True]
+    assert tw.isfinite(tw.tensor([1, 2], device=device)).tolist() == [True, True]

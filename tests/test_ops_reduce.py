@@ -337,3 +337,12 @@ def test_broadcast_to_keeps_a_dim_for_minus_one(device):
     assert x.broadcast_to((2, 3, -1)).shape == (2, 3, 2)
     with pytest.raises(RuntimeError, match="leading"):
         tw.broadcast_to(x, (-1, 1, 2))
+
+
+def test_sums_of_small_integers_are_int64(device):
+    for dt in (tw.uint8, tw.int32, tw.bool):
+        x = tw.tensor([3, 2], dtype=dt, device=device)
+        for fn, expected in ((tw.sum, 5 if dt is not tw.bool else 2), (tw.prod, 6 if dt is not tw.bool else 1)):
+            y = fn(x)
+            assert y.dtype == tw.int64 and y.item() == expected, (dt, fn.__name__)
+        assert tw.cumsum(x, 0).dtype == tw.int64

@@ -47,7 +47,12 @@ class Add(Function):
     keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x, y):
-        return x + y
+        try:  # NOTE: a try costs nothing on Python 3.11+ until it raises: the hot path stays one +
+            return x + y
+        except TypeError:  # bool + bool is logical or, as in PyTorch (array_api_strict refuses +)
+            if xp.isdtype(x.dtype, "bool") and xp.isdtype(y.dtype, "bool"):
+                return xp.logical_or(x, y)
+            raise
 
     def backward(self, gy):
         x, y = self.inputs
@@ -93,7 +98,12 @@ class Mul(Function):
     __slots__ = ()
 
     def forward(self, xp, x, y):
-        return x * y
+        try:  # as Add: free until it raises
+            return x * y
+        except TypeError:  # bool * bool is logical and, as in PyTorch
+            if xp.isdtype(x.dtype, "bool") and xp.isdtype(y.dtype, "bool"):
+                return xp.logical_and(x, y)
+            raise
 
     def backward(self, gy):
         x, y = self.inputs
@@ -411,10 +421,48 @@ def mul(x, other):
     return _binary(Mul, MulScalar, x, other)
 
 
+class RoundedDiv(Function):
+    """``x / y`` rounded toward 0 (``trunc``) or -inf (``floor``) in the inputs' dtype; its gradient
+    is 0, as in PyTorch (the rounding is flat almost everywhere)."""
+
+    __slots__ = ("floor",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
+
+    def __init__(self, floor: bool) -> None:
+        self.floor = floor
+
+    def forward(self, xp, x, y):
+        if xp.isdtype(x.dtype, "integral"):
+            q = xp.floor_divide(x, y)
+            if self.floor:
+                return q
+            # floor -> trunc: one up where the remainder is non-zero and the signs differ
+            up = (x - q * y != 0) & ((x < 0) != (y < 0))
+            return xp.where(up, q + 1, q)
+        q = x / y
+        return xp.floor(q) if self.floor else xp.trunc(q)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        zero = gy * 0.0
+        return (
+            sum_to(zero, x._data.shape) if x._requires_grad else None,
+            sum_to(zero, y._data.shape) if y._requires_grad else None,
+        )
+
+
 def div(x, other, *, rounding_mode=None):
-    """True division ``x / other`` (integers give floats, as in PyTorch)."""
+    """True division ``x / other`` (integers give floats, as in PyTorch); ``rounding_mode="trunc"``
+    or ``"floor"`` rounds the quotient toward 0 or -inf and keeps integer dtypes (gradient 0)."""
     if rounding_mode is not None:
-        raise NotImplementedError("div(rounding_mode=...) is part of the full op set; use // for floor division")
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+            )
+        x, y = operands(x, other, "div")
+        if x.dtype is _dtypes.bool:
+            raise TypeError(f"div(rounding_mode={rounding_mode!r}) is not defined for bool tensors")
+        return apply2(RoundedDiv(rounding_mode == "floor"), x, y)
     if not isinstance(x, Tensor):
         return rdiv(other, x)
     x = float_input(x)

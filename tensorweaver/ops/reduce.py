@@ -325,8 +325,9 @@ def _count(shape, axes) -> int:
 
 
 def _numeric(x: Tensor) -> Tensor:
-    """Bools summed or multiplied as int64, as in PyTorch."""
-    return cast(x, _dtypes.int64) if kind(x) == "b" else x
+    """Bools and integers summed or multiplied as int64, as in PyTorch (NumPy would give uint8's
+    sum as uint64, the array API int32's as int32)."""
+    return cast(x, _dtypes.int64) if kind(x) in "biu" else x
 
 
 def _floating(x: Tensor) -> Tensor:
