@@ -59,6 +59,8 @@ def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
     nd = b.native_dtype(d)
     if x._data.dtype == nd:
         return x
+    if d.kind not in "fc":  # an integer or bool result has no gradient (PyTorch: outside the graph)
+        return _wrap(b.xp.astype(x._data, nd), b)
     return apply1(Cast(nd, b.from_native[x._data.dtype]), x)
 
 
