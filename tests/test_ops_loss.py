@@ -266,3 +266,22 @@ def test_every_target_ignored_gives_nan_loss_and_zero_gradient(device):
         (g,) = tw.autograd.grad(fn(x, ints([-100, -100], device)), x, create_graph=True)
         np.testing.assert_array_equal(to_numpy(g), np.zeros((2, 3)))
         x.grad = None
+
+
+def test_binary_cross_entropy_at_zero_and_one_matches_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a, b = [0.0, 1.0, 0.3, 0.0, 1.0, 0.5], [0.0, 1.0, 0.6, 1.0, 0.0, 0.5]
+    for reduction in ("mean", "sum", "none"):
+        xt = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        tt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+        lt = torch.nn.functional.binary_cross_entropy(xt, tt, reduction=reduction)
+        x = tw.tensor(a, dtype=tw.float64, device=device, requires_grad=True)
+        t = tw.tensor(b, dtype=tw.float64, device=device, requires_grad=True)
+        loss = F.binary_cross_entropy(x, t, reduction=reduction)
+        np.testing.assert_allclose(to_numpy(loss), lt.detach().numpy())
+        (loss.sum() if reduction == "none" else loss).backward()
+        (lt.sum() if reduction == "none" else lt).backward()
+        np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy())
+        np.testing.assert_allclose(to_numpy(t.grad), tt.grad.numpy())
+    with pytest.raises(ValueError, match="shape"):
+        F.binary_cross_entropy(x, tw.zeros(2, 3, device=device, dtype=tw.float64))
