@@ -246,7 +246,8 @@ class RDivScalar(_ScalarOp):  # c / x
 
     def backward(self, gy):
         (x,) = self.inputs
-        return (-gy * self.c / (x * x),)
+        r = 1.0 / x  # -c * (1 / x) ** 2, not -c / (x * x): its own derivative at 0 is inf, not nan (PyTorch)
+        return (gy * (r * r) * -self.c,)
 
 
 class PowScalar(_ScalarOp):  # x ** c
