@@ -9,7 +9,15 @@ written for tensorweaver (``except ValueError``) both catch it. They are public 
 
 from __future__ import annotations
 
-__all__ = ["ShapeError", "DeviceError", "IndexOutOfRangeError", "IndexDtypeError"]
+__all__ = [
+    "ShapeError",
+    "DeviceError",
+    "IndexOutOfRangeError",
+    "IndexDtypeError",
+    "DataError",
+    "SizeError",
+    "ZeroStepError",
+]
 
 
 class ShapeError(ValueError, RuntimeError):
@@ -28,3 +36,17 @@ class IndexOutOfRangeError(IndexError, RuntimeError):
 
 class IndexDtypeError(TypeError, RuntimeError):
     """An index tensor that is not of an integer dtype (PyTorch: RuntimeError)."""
+
+
+class DataError(TypeError, ValueError):
+    """Data ``tw.tensor`` can't hold: a ragged list, an int beyond int64 (PyTorch: ValueError), an
+    object that is not a number (PyTorch and tensorweaver before: TypeError)."""
+
+
+class SizeError(TypeError, ValueError):
+    """A size that is not a tuple of ints, ``ones((2, 3.5))`` (PyTorch: TypeError; tensorweaver
+    raised ValueError)."""
+
+
+class ZeroStepError(ZeroDivisionError, RuntimeError):
+    """``arange`` with a step of 0 (PyTorch: RuntimeError)."""
