@@ -141,3 +141,16 @@ def test_reciprocal_second_derivative_at_zero_is_inf(device):
         (g,) = tw.autograd.grad(tw.reciprocal(x).sum(), x, create_graph=True)
         (h,) = tw.autograd.grad(g.sum(), x)
     np.testing.assert_array_equal(to_numpy(h), [np.inf, 0.25])  # PyTorch's
+
+
+def test_dropout_inplace(device):
+    tw.manual_seed(0)
+    x = tw.ones(1000, device=device, dtype=tw.float64)
+    y = F.dropout(x, 0.5, inplace=True)
+    assert y is x
+    values = set(np.unique(to_numpy(x)).tolist())
+    assert values == {0.0, 2.0}
+    with pytest.raises(RuntimeError, match="inplace=False"):
+        F.dropout(tw.ones(3, device=device, requires_grad=True), 0.5, inplace=True)
+    z = tw.ones(3, device=device)
+    assert F.dropout(z, 0.5, training=False, inplace=True) is z

@@ -214,8 +214,7 @@ def test_dim_errors_name_the_range(device):
     ):
         with pytest.raises(IndexError, match=r"\[-2, 1\]"):
             fn()
-    with pytest.raises(NotImplementedError, match="nuc"):
-        x.norm("nuc")
+    np.testing.assert_allclose(x.norm("nuc").item(), np.sqrt(6.0), rtol=1e-6)  # issue 9: implemented
 
 
 @pytest.mark.parametrize(
@@ -346,3 +345,32 @@ def test_sums_of_small_integers_are_int64(device):
             y = fn(x)
             assert y.dtype == tw.int64 and y.item() == expected, (dt, fn.__name__)
         assert tw.cumsum(x, 0).dtype == tw.int64
+
+
+@pytest.mark.parametrize("p", [3, 0.5, 1.5, 1, 2, float("inf")])
+def test_p_norm_gradient_at_zero_is_zero(device, p):
+    for v, expected in (([0.0, 0.0], [0.0, 0.0]), ([0.0, 2.0], [0.0, 1.0])):
+        x = _t(v, device)
+        tw.norm(x, p).backward()
+        np.testing.assert_allclose(to_numpy(x.grad), expected, err_msg=str((p, v)))
+    x = _t([1.0, -2.0, 0.5], device, grad=False)
+    np.testing.assert_allclose(tw.norm(x, -1).item(), 1 / (1 + 0.5 + 2.0))
+    with pytest.raises(ValueError, match="'nuc'"):
+        tw.norm(x, "nuc")  # 1-D
+    with pytest.raises(ValueError, match="'fro', 'nuc' or a number"):
+        tw.norm(x, "bogus")
+
+
+def test_nuclear_norm_matches_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((3, 4, 2))
+    for dim, keepdim in ((None, False), ((0, 1), False), ((1, 2), True), ((2, 0), False)):
+        src = a[:, :, 0] if dim is None else a
+        xt = torch.tensor(src, requires_grad=True)
+        yt = torch.norm(xt, "nuc", dim=dim, keepdim=keepdim)
+        x = tw.tensor(src, device=device, requires_grad=True)
+        y = tw.norm(x, "nuc", dim=dim, keepdim=keepdim)
+        np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), err_msg=str(dim))
+        yt.sum().backward()
+        y.sum().backward()
+        np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=str(dim))

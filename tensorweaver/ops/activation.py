@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, const, float_input, output_tensor
+from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, const, float_input, kind, output_tensor, state
 from .compare import gt
 from .elementwise import clamp, where
 from .unary import erf, exp, log1p, tanh
@@ -231,10 +231,13 @@ def softmin(x: Tensor, dim: int, dtype=None) -> Tensor:
 def _dropout(x: Tensor, p: float, training: bool, inplace: bool, mask_shape) -> Tensor:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if inplace:
-        raise NotImplementedError("dropout(inplace=True): tensorweaver's dropout is out of place")
     if not training or p == 0.0:
         return x
+    if inplace and (kind(x) not in "fc" or (x._requires_grad and state.enabled)):
+        raise RuntimeError(
+            f"dropout(inplace=True) needs a floating-point tensor outside the graph (got {x.dtype}, "
+            f"requires_grad={x._requires_grad}): tensorweaver's in-place ops are not recorded; use inplace=False"
+        )
     x = float_input(x)
     b = x._backend
     xp = b.xp
@@ -242,7 +245,7 @@ def _dropout(x: Tensor, p: float, training: bool, inplace: bool, mask_shape) -> 
     u = b.rand(tuple(x._data.shape) if mask_shape is None else mask_shape, rdt)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = xp.astype(xp.astype(u >= p, u.dtype) * scale, x._data.dtype)
-    return x * _wrap(mask, b)
+    return x.mul_(_wrap(mask, b)) if inplace else x * _wrap(mask, b)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -365,19 +365,24 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     return sum(d * d, axes, keepdim) / (n if n > 0 else 0.0)
 
 
-class _SqrtVar(Function):
-    """``sqrt`` whose gradient is 0 where the result is 0 (PyTorch's std: no spread, no gradient)."""
+class _Root(Function):
+    """``v ** c`` (0 < c < 1) of a non-negative sum, with gradient 0 where ``v`` is 0: std's sqrt of the
+    variance and the p-norm's root, as in PyTorch (no spread, no gradient), not ``inf * 0``."""
 
-    __slots__ = ("y",)
+    __slots__ = ("c", "y")
+
+    def __init__(self, c: float) -> None:
+        self.c = c
 
     def forward(self, xp, v):
-        self.y = y = xp.sqrt(v)
+        self.y = y = xp.sqrt(v) if self.c == 0.5 else v**self.c
         return y
 
     def backward(self, gy):
+        (v,) = self.inputs
         y = output_tensor(self, self.y)
-        safe = y.where(_const(y, self.y != 0), 1)
-        return ((gy / (safe * 2)).where(_const(y, self.y != 0), 0),)
+        nonzero = _const(y, v._data != 0)
+        return ((gy * y * self.c / v.where(nonzero, 1)).where(nonzero, 0),)
 
     def release(self) -> None:
         self.inputs = self.y = None
@@ -387,7 +392,7 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     """Standard deviation over ``dim``: ``sqrt(var(...))`` with the same arguments; its gradient is
     0 where the spread is 0 (as in PyTorch; sqrt's would be nan)."""
     dim, correction = _correction(dim, unbiased, correction, "std")
-    return apply1(_SqrtVar(), var(x, dim, keepdim=keepdim, correction=correction))
+    return apply1(_Root(0.5), var(x, dim, keepdim=keepdim, correction=correction))
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -481,9 +486,44 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
 
 
+class NuclearNorm(Function):
+    """The sum of the singular values of the matrices in the last two dims; its gradient is
+    ``U @ Vh`` (from the reduced SVD; once differentiable)."""
+
+    __slots__ = ("uv",)
+
+    def forward(self, xp, x):
+        u, sv, vh = xp.linalg.svd(x, full_matrices=False)
+        self.uv = u @ vh
+        return xp.sum(sv, axis=-1)
+
+    def backward(self, gy):
+        return (gy.reshape((*gy._data.shape, 1, 1)) * _const(gy, self.uv),)
+
+    def release(self) -> None:
+        self.inputs = self.uv = None
+
+
+def _nuclear_norm(x: Tensor, dim, keepdim: bool) -> Tensor:
+    ndim = x._data.ndim
+    if dim is None:
+        if ndim != 2:
+            raise ValueError(f"norm: p='nuc' of a tensor of shape {x.shape} needs dim (two dims), or a 2-D input")
+        dim = (0, 1)
+    axes = tuple(check_dim(d, ndim) for d in dim) if not isinstance(dim, int) else ()
+    if len(axes) != 2 or axes[0] == axes[1]:
+        raise ValueError(f"norm: p='nuc' needs two distinct dims, got dim={dim}")
+    rest = [i for i in range(ndim) if i not in axes]
+    y = apply1(NuclearNorm(), x.permute(*rest, *axes))
+    if keepdim:
+        y = y.reshape(_kept_shape(x._data.shape, axes))
+    return y
+
+
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (None: all elements): p = 2 or 'fro' (the default; gradient 0 at 0),
-    1, inf, -inf, 0 (count of non-zeros) or any other number."""
+    1, inf, -inf, 0 (count of non-zeros) or any other number (gradient 0 at 0 for p > 0, as in
+    PyTorch); 'nuc': the nuclear norm of a matrix (2-D, or over the two dims of ``dim``)."""
     if dtype is not None:
         x = x.to(dtype)
     x = _floating(x)
@@ -491,8 +531,10 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     keepdim = bool(keepdim)
     if p == "fro" or p == 2:
         return apply1(Norm2(axes, keepdim), x)
+    if p == "nuc":
+        return _nuclear_norm(x, dim, keepdim)
     if isinstance(p, str):
-        raise NotImplementedError(f"norm: p={p!r} is not supported (use 'fro' or a number)")
+        raise ValueError(f"norm: p={p!r} is not available (use 'fro', 'nuc' or a number)")
     if p == 1:
         return sum(x.abs(), axes, keepdim)
     if p == math.inf:
@@ -501,7 +543,14 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         return amin(x.abs(), axes, keepdim)
     if p == 0:
         return sum(cast(x != 0, x.dtype), axes, keepdim)
-    return sum(x.abs() ** p, axes, keepdim) ** (1 / p)
+    # NOTE: zeros masked out of |x| ** p (its gradient there is inf * 0 for p < 1) and the root's
+    # gradient 0 where the sum is 0: PyTorch's gradient 0 at 0
+    if p < 0:  # zeros count (|0| ** p is inf)
+        return sum(x.abs() ** p, axes, keepdim) ** (1 / p)
+    nonzero = _const(x, x._data != 0)
+    powers = (x.abs().where(nonzero, 1) ** p).where(nonzero, 0)
+    s = sum(powers, axes, keepdim)
+    return apply1(_Root(1 / p), s) if 0 < p < math.inf and 1 / p < 1 else s ** (1 / p)
 
 
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
