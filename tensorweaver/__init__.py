@@ -68,6 +68,7 @@ from .ops import *  # noqa: F403 - every op's public function, listed in its mod
 from . import ops
 from . import nn
 from . import optim, utils
+from . import _errors as errors
 from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
 from .compile import compile  # noqa: A004 - PyTorch's name (the subpackage stays tensorweaver.compile)
 
@@ -89,6 +90,7 @@ __all__ = [
     "nn",
     "optim",
     "utils",
+    "errors",
     "distributed",
     "bool",
     "int8",

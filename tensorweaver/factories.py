@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import operator
+
 from . import _dtypes
 from . import backends as _backends
+from ._errors import ShapeError, SizeError, ZeroStepError
 from .random import generator_impl as _generator_impl
 from .tensor import Tensor
 
@@ -32,12 +35,18 @@ __all__ = [
 
 
 def _size(size) -> tuple[int, ...]:
-    if len(size) == 1 and not isinstance(size[0], int):
+    """``size`` (ints, or one sequence of ints) as a tuple of ints; a SizeError (TypeError and
+    ValueError) names an entry that is not an int, a ShapeError a negative one."""
+    if len(size) == 1 and not hasattr(size[0], "__index__"):
+        if not isinstance(size[0], (list, tuple)) and not hasattr(size[0], "__iter__"):
+            raise SizeError(f"size must be a tuple of ints, got {type(size[0]).__name__} {size[0]!r}")
         size = tuple(size[0])
-    for s in size:
-        if not isinstance(s, int) or s < 0:
-            raise ValueError(f"size must be non-negative ints, got {tuple(size)}")
-    return tuple(size)
+    for i, s in enumerate(size):
+        if not hasattr(s, "__index__"):
+            raise SizeError(f"size must be a tuple of ints, got {tuple(size)}: entry {i} is {type(s).__name__} {s!r}")
+        if operator.index(s) < 0:
+            raise ShapeError(f"size must be non-negative, got {tuple(size)}: entry {i} is {s}")
+    return tuple(operator.index(s) for s in size)
 
 
 def _make(arr, b, requires_grad: bool) -> Tensor:
@@ -110,6 +119,10 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad: b
     """``arange(end)`` or ``arange(start, end, step)``: int64 for ints, the default dtype otherwise."""
     if end is None:
         start, end = 0, start
+    if step == 0:
+        raise ZeroStepError(f"arange: step must be nonzero (got start={start}, end={end}, step=0)")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange: the bounds start={start}, end={end} are inconsistent with the sign of step={step}")
     if dtype is None:
         dtype = _dtypes.int64 if all(isinstance(v, int) for v in (start, end, step)) else _dtypes.get_default_dtype()
     b = _backends.get_backend(device)

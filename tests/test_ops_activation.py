@@ -101,3 +101,56 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+# -- issue 9: PyTorch's first and second derivatives at 0 ------------------------------------------
+@pytest.mark.parametrize(
+    "name",
+    ["elu", "selu", "celu", "elu_alpha2", "prelu", "softplus", "gelu", "silu", "mish", "logsigmoid", "hardswish"],
+)
+def test_first_and_second_derivatives_at_zero_match_pytorch(device, name):
+    torch = pytest.importorskip("torch")
+    TF = torch.nn.functional
+
+    def fns(lib, mod, make):
+        if name == "elu_alpha2":
+            return lambda x: mod.elu(x, alpha=2.0)
+        if name == "prelu":
+            return lambda x: mod.prelu(x, make([0.25]))
+        return getattr(mod, name)
+
+    points = [0.0, -1e-3, 1e-3, 1.0, -1.0]
+
+    def derivatives(lib, mod, make):
+        x = make(points)
+        (g,) = lib.autograd.grad(fns(lib, mod, make)(x).sum(), x, create_graph=True)
+        if name == "prelu":  # piecewise linear: no second derivative
+            return np.asarray(g.detach().numpy()), np.zeros(len(points))
+        (h,) = lib.autograd.grad(g.sum(), x)
+        return np.asarray(g.detach().numpy()), np.asarray(h.detach().numpy())
+
+    expected = derivatives(torch, TF, lambda v: torch.tensor(v, dtype=torch.float64, requires_grad=True))
+    got = derivatives(tw, F, lambda v: tw.tensor(v, dtype=tw.float64, device=device, requires_grad=True))
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6, atol=1e-12, err_msg="first")
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-9, err_msg="second")
+
+
+def test_reciprocal_second_derivative_at_zero_is_inf(device):
+    x = tw.tensor([0.0, 2.0], dtype=tw.float64, device=device, requires_grad=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        (g,) = tw.autograd.grad(tw.reciprocal(x).sum(), x, create_graph=True)
+        (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(to_numpy(h), [np.inf, 0.25])  # PyTorch's
+
+
+def test_dropout_inplace(device):
+    tw.manual_seed(0)
+    x = tw.ones(1000, device=device, dtype=tw.float64)
+    y = F.dropout(x, 0.5, inplace=True)
+    assert y is x
+    values = set(np.unique(to_numpy(x)).tolist())
+    assert values == {0.0, 2.0}
+    with pytest.raises(RuntimeError, match="inplace=False"):
+        F.dropout(tw.ones(3, device=device, requires_grad=True), 0.5, inplace=True)
+    z = tw.ones(3, device=device)
+    assert F.dropout(z, 0.5, training=False, inplace=True) is z

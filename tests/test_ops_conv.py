@@ -336,3 +336,83 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+# -- issue 9: ceil_mode, count_include_pad, integer inputs, -inf windows (against PyTorch) ---------
+@pytest.mark.parametrize("name", ["max_pool2d", "avg_pool2d"])
+def test_pools_ceil_mode_and_count_include_pad_match_pytorch(device, name):
+    torch = pytest.importorskip("torch")
+    import itertools
+
+    for H, W, k, s, p, ceil, cip in itertools.product(
+        [5, 6], [4, 7], [2, 3], [1, 2, 3], [0, 1], [False, True], [False, True]
+    ):
+        if p > k // 2 or (name == "max_pool2d" and not cip):
+            continue
+        a = np.random.default_rng(H * W + k).standard_normal((2, 2, H, W))
+        kw = {"ceil_mode": ceil} | ({"count_include_pad": cip} if name == "avg_pool2d" else {})
+        xt = torch.tensor(a, requires_grad=True)
+        yt = getattr(torch.nn.functional, name)(xt, k, s, p, **kw)
+        x = tw.tensor(a, requires_grad=True, device=device)
+        y = getattr(F, name)(x, k, s, p, **kw)
+        u = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+        (yt * torch.tensor(u)).sum().backward()
+        (y * tw.tensor(u, device=device)).sum().backward()
+        case = f"{(H, W)} k={k} s={s} p={p} {kw}"
+        assert y.shape == tuple(yt.shape), case
+        np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), err_msg=case)
+        np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=case)
+
+
+def test_pool_modules_and_1d_pools_take_ceil_mode(device):
+    x = tw.tensor(np.arange(25.0).reshape(1, 1, 5, 5), device=device)
+    assert tw.nn.MaxPool2d(2, ceil_mode=True)(x).shape == (1, 1, 3, 3)
+    np.testing.assert_allclose(to_numpy(tw.nn.AvgPool2d(2, ceil_mode=True)(x))[0, 0, 2], [20.5, 22.5, 24.0])
+    x1 = tw.tensor(np.arange(5.0).reshape(1, 1, 5), device=device)
+    np.testing.assert_allclose(to_numpy(F.max_pool1d(x1, 2, ceil_mode=True)), [[[1.0, 3.0, 4.0]]])
+    np.testing.assert_allclose(to_numpy(tw.nn.AvgPool1d(2, ceil_mode=True)(x1)), [[[0.5, 2.5, 4.0]]])
+    np.testing.assert_allclose(
+        to_numpy(F.avg_pool1d(x1, 3, 1, 1, count_include_pad=False)), [[[0.5, 1.0, 2.0, 3.0, 3.5]]]
+    )
+
+
+def test_max_pool_of_an_all_minus_inf_window_never_picks_the_padding(device):
+    x = tw.tensor(np.full((1, 1, 2, 2), -np.inf), requires_grad=True, device=device)
+    F.max_pool2d(x, 2, padding=1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), np.ones((1, 1, 2, 2)))  # PyTorch's answer
+
+
+def test_pools_of_integers_keep_the_dtype(device):
+    torch = pytest.importorskip("torch")
+    a = np.arange(-8, 17).reshape(1, 1, 5, 5)
+    for name in ("max_pool2d", "avg_pool2d"):
+        for kw in ({}, {"padding": 1}, {"ceil_mode": True}):
+            y = getattr(F, name)(tw.tensor(a, device=device), 3, 2, **kw)
+            expected = getattr(torch.nn.functional, name)(torch.tensor(a), 3, 2, **kw)
+            assert y.dtype == tw.int64, (name, kw)
+            np.testing.assert_array_equal(to_numpy(y), expected.numpy())
+    with pytest.raises(TypeError, match="bool"):
+        F.avg_pool2d(tw.ones(1, 1, 2, 2, dtype=tw.bool, device=device), 2)
+
+
+@pytest.mark.parametrize(
+    ("shape", "mode"),
+    [((1, 2, 5), "nearest-exact"), ((1, 2, 4, 5), "nearest-exact"), ((1, 2, 4, 5), "bicubic"), ((1, 2, 4, 6), "area")],
+)
+def test_interpolate_nearest_exact_bicubic_area_match_pytorch(device, shape, mode):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal(shape)
+    for arg in ({"size": 7}, {"size": 3}, {"scale_factor": 2}, {"scale_factor": 0.5}, {"scale_factor": 1.7}):
+        for ac in [None] if mode != "bicubic" else [False, True]:
+            kw = dict(arg, mode=mode) | ({} if ac is None else {"align_corners": ac})
+            xt = torch.tensor(a, requires_grad=True)
+            yt = torch.nn.functional.interpolate(xt, **kw)
+            x = tw.tensor(a, requires_grad=True, device=device)
+            y = F.interpolate(x, **kw)
+            u = np.random.default_rng(1).standard_normal(tuple(yt.shape))
+            (yt * torch.tensor(u)).sum().backward()
+            (y * tw.tensor(u, device=device)).sum().backward()
+            np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), err_msg=str(kw))
+            np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=str(kw))
+    with pytest.raises(ValueError, match="not available"):
+        F.interpolate(tw.zeros(1, 1, 4, device=device), size=2, mode="bicubic")

@@ -119,3 +119,11 @@ def test_clone(device):
 def test_unsigned_minus_python_int(device):
     u = tw.tensor([5, 6], dtype=tw.uint8, device=device)
     assert (u - 2).tolist() == [3, 4] and (u - 2).dtype == tw.uint8
+
+
+def test_casts_to_integer_or_bool_leave_the_graph(device):
+    x = tw.tensor([1.5, -2.0], dtype=tw.float64, device=device, requires_grad=True)
+    for y in (x.to(tw.int64), x.to(tw.bool), tw.astype(x, tw.int32), x.type(tw.int64), x.to(dtype=tw.uint8)):
+        assert not y.requires_grad and y.grad_fn is None, y.dtype
+    y = x.to(tw.float32)
+    assert y.requires_grad and y.grad_fn is not None

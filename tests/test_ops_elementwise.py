@@ -145,3 +145,80 @@ def test_remainder_gradients(device):
     check_op(lambda a, b: a % -b, lambda a, b: np.remainder(a, -b), BROADCAST_PAIRS[:2], device, low=0.5, high=2.0)
     check_op(lambda a: a % 0.7, lambda a: np.remainder(a, 0.7), [((2, 3),)], device, low=0.1, high=2.0)
     check_op(lambda a: 2.5 % a, lambda a: np.remainder(2.5, a), [((2, 3),)], device, low=0.6, high=2.0)
+
+
+# -- issue 9: PyTorch's gradients at zero and at NaN -----------------------------------------------
+def _grads(fn, *values, device, create_graph=False):
+    xs = [tw.tensor(np.asarray(v, dtype=np.float64), device=device, requires_grad=True) for v in values]
+    return [to_numpy(g) for g in tw.autograd.grad(fn(*xs).sum(), xs, create_graph=create_graph)]
+
+
+def test_pow_gradients_at_zero_base_are_pytorchs(device):
+    # d/dx x**0 = 0 at x = 0 (not 0 * 0**-1 = nan); d/de x**e = 0 at x = 0, e >= 0 (not 0 * log 0)
+    np.testing.assert_array_equal(_grads(lambda x: x**0, [0.0, 1.0], device=device)[0], [0.0, 0.0])
+    gx, ge = _grads(lambda x, e: x**e, [0.0, 0.0, 2.0], [0.0, 2.0, 0.0], device=device)
+    np.testing.assert_array_equal(gx, [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(ge, [0.0, 0.0, np.log(2.0)])
+    np.testing.assert_array_equal(_grads(lambda e: 0.0**e, [0.0, 1.0], device=device)[0], [0.0, 0.0])
+
+
+def test_pow_second_derivative_at_zero_is_finite(device):
+    # x ** 1's backward is x ** 0 * 1: its own gradient at 0 must be 0, not nan
+    x = tw.tensor([0.0, 2.0], dtype=tw.float64, device=device, requires_grad=True)
+    (g,) = tw.autograd.grad((x**1).sum(), x, create_graph=True)
+    (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(to_numpy(h), [0.0, 0.0])
+    x = tw.tensor([0.0, 2.0], dtype=tw.float64, device=device, requires_grad=True)
+    (g,) = tw.autograd.grad((x**2).sum(), x, create_graph=True)
+    (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(to_numpy(h), [2.0, 2.0])
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_pass_the_gradient_to_both_sides_of_a_nan(device, op):
+    fn = getattr(tw, op)
+    gx, gy = _grads(fn, [np.nan, 1.0, 2.0, 3.0], [1.0, np.nan, 2.0, 0.0], device=device)
+    if op == "maximum":
+        np.testing.assert_array_equal(gx, [1.0, 1.0, 0.5, 1.0])
+        np.testing.assert_array_equal(gy, [1.0, 1.0, 0.5, 0.0])
+    else:
+        np.testing.assert_array_equal(gx, [1.0, 1.0, 0.5, 0.0])
+        np.testing.assert_array_equal(gy, [1.0, 1.0, 0.5, 1.0])
+
+
+# -- issue 9: div's rounding modes, bool arithmetic ------------------------------------------------
+def test_div_rounding_modes_match_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a, b = np.array([-7, 7, -6, 5, 0]), np.array([2, -2, 4, 5, 3])
+    for mode in ("trunc", "floor"):
+        for x, y, tx, ty in [
+            (tw.tensor(a, device=device), tw.tensor(b, device=device), torch.tensor(a), torch.tensor(b)),
+            (tw.tensor(a, device=device, dtype=tw.float64), 2.5, torch.tensor(a, dtype=torch.float64), 2.5),
+            (tw.tensor(a, device=device), 2.5, torch.tensor(a), 2.5),
+            (
+                tw.tensor(a, device=device, dtype=tw.int32),
+                tw.tensor(b, device=device),
+                torch.tensor(a, dtype=torch.int32),
+                torch.tensor(b),
+            ),
+        ]:
+            got, expected = tw.div(x, y, rounding_mode=mode), torch.div(tx, ty, rounding_mode=mode)
+            assert str(got.dtype).split(".")[-1] == str(expected.dtype).split(".")[-1], (mode, got.dtype)
+            np.testing.assert_array_equal(to_numpy(got), expected.numpy())
+    x = tw.tensor([1.5, -2.5], dtype=tw.float64, device=device, requires_grad=True)
+    y = x.div(2, rounding_mode="floor")
+    np.testing.assert_array_equal(to_numpy(y), [0.0, -2.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.0])  # PyTorch: the gradient is 0
+    with pytest.raises(ValueError, match="rounding_mode"):
+        tw.div(x, 2, rounding_mode="round")
+
+
+def test_bool_plus_bool_is_bool(device):
+    t = tw.tensor([True, False], device=device)
+    y = t + t
+    assert y.dtype == tw.bool and y.tolist() == [True, False]
+    assert (t * t).dtype == tw.bool
+    assert tw.isnan(t).tolist() == [False, False] and tw.isnan(t).dtype == tw.bool
+    assert tw.isinf(t).tolist() == [False, False] and tw.isfinite(t).tolist() == [True, True]
+    assert tw.isfinite(tw.tensor([1, 2], device=device)).tolist() == [True, True]

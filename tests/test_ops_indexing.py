@@ -451,3 +451,69 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+# -- issue 9: out-of-range indexes raise PyTorch's exception on every host backend ---------------
+def test_gather_scatter_out_of_range_name_index_dim_and_size(device):
+    x = tw.zeros(3, 3, device=device, dtype=tw.float64)
+    for fn in (
+        lambda i: tw.gather(x, 0, i),
+        lambda i: tw.scatter_add(x, 0, i, tw.ones(1, 3, device=device, dtype=tw.float64)),
+    ):
+        for bad in (3, -1):
+            with pytest.raises(RuntimeError, match=f"index {bad} is out of bounds for dimension 0 with size 3"):
+                fn(ints([[bad, 0, 0]], device))
+            with pytest.raises(IndexError):  # what tensorweaver raised before: both catch it
+                fn(ints([[bad, 0, 0]], device))
+
+
+def test_index_select_and_embedding_reject_negative_and_large_indexes(device):
+    x = consts(np.eye(3), device)
+    for bad in (-1, 3):
+        with pytest.raises(IndexError, match=f"index {bad} out of range"):
+            tw.index_select(x, 0, ints([bad], device))
+        with pytest.raises(IndexError, match=f"index {bad} out of range"):
+            F.embedding(ints([0, bad], device), x)
+    with pytest.raises(RuntimeError, match="class values"):
+        F.one_hot(ints([0, 4], device), 4)
+
+
+def test_index_dtype_error_is_a_runtime_error_and_a_type_error(device):
+    x = consts(np.eye(3), device)
+    for fn in (
+        lambda i: tw.index_select(x, 0, i),
+        lambda i: tw.gather(x, 0, i.reshape(1, 1)),
+        lambda i: F.embedding(i, x),
+    ):
+        with pytest.raises(RuntimeError, match="float64"):
+            fn(consts([0.0], device))
+        with pytest.raises(TypeError):
+            fn(consts([0.0], device))
+
+
+def test_debug_indices_switch_and_context():
+    from tensorweaver._args import index_checks
+
+    assert not index_checks.debug
+    with tw.utils.debug_indices():
+        assert index_checks.debug
+        with tw.utils.debug_indices(False):
+            assert not index_checks.debug
+        assert index_checks.debug
+    assert not index_checks.debug
+    tw.utils.debug_indices()
+    assert index_checks.debug
+    tw.utils.debug_indices(False)
+    assert not index_checks.debug
+
+
+def test_index_checks_cost_no_counted_transfer_on_host_backends(device):
+    x = consts(np.eye(3), device)
+    i2, i1 = ints([[0, 1, 2]], device), ints([2, 0], device)
+    b = x._backend
+    before = b.transfers
+    tw.gather(x, 0, i2)
+    tw.index_select(x, 0, i1)
+    F.embedding(i1, x)
+    F.cross_entropy(x, i1[:1].expand(3))
+    assert b.transfers == before

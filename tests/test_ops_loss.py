@@ -242,3 +242,46 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+# -- issue 9: targets out of range, every target ignored -----------------------------------------
+@pytest.mark.parametrize("bad", [4, -3])
+def test_class_targets_out_of_range_raise_index_error(device, bad):
+    x = consts(np.zeros((3, 4)), device)
+    with pytest.raises(IndexError, match=f"target {bad} is out of bounds"):
+        F.cross_entropy(x, ints([0, bad, 1], device))
+    with pytest.raises(IndexError, match=f"target {bad} is out of bounds"):
+        F.nll_loss(x, ints([0, bad, 1], device))
+    # ignore_index is allowed outside [0, C)
+    F.cross_entropy(x, ints([0, 7, 1], device), ignore_index=7)
+
+
+def test_every_target_ignored_gives_nan_loss_and_zero_gradient(device):
+    x = tw.zeros(2, 3, dtype=tw.float64, device=device, requires_grad=True)
+    for fn in (F.cross_entropy, lambda a, t: F.nll_loss(F.log_softmax(a, 1), t)):
+        loss = fn(x, ints([-100, -100], device))
+        assert np.isnan(loss.item())
+        loss.backward()
+        np.testing.assert_array_equal(to_numpy(x.grad), np.zeros((2, 3)))
+        (g,) = tw.autograd.grad(fn(x, ints([-100, -100], device)), x, create_graph=True)
+        np.testing.assert_array_equal(to_numpy(g), np.zeros((2, 3)))
+        x.grad = None
+
+
+def test_binary_cross_entropy_at_zero_and_one_matches_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a, b = [0.0, 1.0, 0.3, 0.0, 1.0, 0.5], [0.0, 1.0, 0.6, 1.0, 0.0, 0.5]
+    for reduction in ("mean", "sum", "none"):
+        xt = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+        tt = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+        lt = torch.nn.functional.binary_cross_entropy(xt, tt, reduction=reduction)
+        x = tw.tensor(a, dtype=tw.float64, device=device, requires_grad=True)
+        t = tw.tensor(b, dtype=tw.float64, device=device, requires_grad=True)
+        loss = F.binary_cross_entropy(x, t, reduction=reduction)
+        np.testing.assert_allclose(to_numpy(loss), lt.detach().numpy())
+        (loss.sum() if reduction == "none" else loss).backward()
+        (lt.sum() if reduction == "none" else lt).backward()
+        np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy())
+        np.testing.assert_allclose(to_numpy(t.grad), tt.grad.numpy())
+    with pytest.raises(ValueError, match="shape"):
+        F.binary_cross_entropy(x, tw.zeros(2, 3, device=device, dtype=tw.float64))

@@ -82,3 +82,29 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+# -- issue 9: nothing half-updated -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "bad", [{"running_var": (4,)}, {"running_mean": (2,)}, {"weight": (4,)}, {"bias": (3, 1)}, {"momentum": None}]
+)
+def test_batch_norm_checks_everything_before_updating_running_stats(device, bad):
+    x = tw.tensor(np.arange(12.0).reshape(4, 3), device=device, dtype=tw.float64)
+    shapes = {"running_mean": (3,), "running_var": (3,), "weight": (3,), "bias": (3,)}
+    shapes.update({k: v for k, v in bad.items() if k != "momentum"})
+    t = {k: tw.ones(*v, device=device, dtype=tw.float64) for k, v in shapes.items()}
+    before = {k: to_numpy(v).copy() for k, v in t.items()}
+    momentum = bad.get("momentum", 0.1)
+    err, words = (TypeError, "momentum") if momentum is None else (RuntimeError, "should contain 3 elements")
+    with pytest.raises(err, match=words):
+        F.batch_norm(x, t["running_mean"], t["running_var"], t["weight"], t["bias"], True, momentum)
+    for k, v in t.items():
+        np.testing.assert_array_equal(to_numpy(v), before[k], err_msg=k)
+
+
+def test_batch_norm_module_momentum_none_is_a_cumulative_average(device):
+    x = tw.tensor(np.arange(12.0).reshape(4, 3), device=device, dtype=tw.float64)
+    m = tw.nn.BatchNorm1d(3, momentum=None, device=device, dtype=tw.float64)
+    m(x)
+    m(x * 2)
+    np.testing.assert_allclose(to_numpy(m.running_mean), [6.75, 8.25, 9.75])  # PyTorch's values

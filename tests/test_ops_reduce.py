@@ -214,8 +214,7 @@ def test_dim_errors_name_the_range(device):
     ):
         with pytest.raises(IndexError, match=r"\[-2, 1\]"):
             fn()
-    with pytest.raises(NotImplementedError, match="nuc"):
-        x.norm("nuc")
+    np.testing.assert_allclose(x.norm("nuc").item(), np.sqrt(6.0), rtol=1e-6)  # issue 9: implemented
 
 
 @pytest.mark.parametrize(
@@ -235,3 +234,143 @@ def test_dim_errors_name_the_range(device):
 )
 def test_second_order(fn, low, high, device):
     check_hvp(fn, [(2, 3)], device, low=low, high=high)
+
+
+# -- issue 9: PyTorch's answers at zeros, NaNs and empty dims; var/std's arguments ------------------
+def _t(values, device, grad=True):
+    return tw.tensor(np.asarray(values, dtype=np.float64), device=device, requires_grad=grad)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [[0.0, 2.0, 3.0], [0.0, 0.0, 3.0, 2.0], [0.0, 0.0, 0.0, 2.0], [[0.0, 2.0], [3.0, 0.0]], [[0, 0, 1], [2, 0, 4]]],
+)
+def test_prod_second_derivative_with_zeros_matches_pytorch(device, case):
+    torch = pytest.importorskip("torch")
+    a = np.asarray(case, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    v = rng.uniform(size=a.shape)
+    for dim in [None, *range(a.ndim)]:
+
+        def hvp(lib, make, dim=dim):
+            x = make(a)
+            y = x.prod() if dim is None else x.prod(dim)
+            (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+            (h,) = lib.autograd.grad((g * make(v)).sum(), x)
+            return np.asarray(h.detach().numpy())
+
+        expected = hvp(torch, lambda z: torch.tensor(z, dtype=torch.float64, requires_grad=True))
+        got = hvp(tw, lambda z: tw.tensor(z, dtype=tw.float64, device=device, requires_grad=True))
+        np.testing.assert_allclose(got, expected, err_msg=f"dim={dim}")
+    x = _t([0.0, 2.0, 3.0], device)  # the issue's case: HVP with u = 1
+    (g,) = tw.autograd.grad(x.prod(), x, create_graph=True)
+    (h,) = tw.autograd.grad(g.sum(), x)
+    np.testing.assert_array_equal(to_numpy(h), [5.0, 3.0, 2.0])
+
+
+def test_std_gradient_is_zero_where_the_spread_is_zero(device):
+    x = _t([[1.0, 1.0, 1.0], [1.0, 2.0, 3.0]], device)
+    x.std(1).sum().backward()
+    np.testing.assert_allclose(to_numpy(x.grad), [[0.0, 0.0, 0.0], [-0.5, 0.0, 0.5]])
+
+
+def test_max_routes_the_gradient_to_the_nan(device):
+    x = _t([1.0, np.nan, 2.0], device)
+    x.max().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 1.0, 0.0])
+    x = _t([1.0, np.nan, np.nan], device)
+    x.min().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [0.0, 0.5, 0.5])
+    x = _t([[1.0, np.nan], [2.0, 3.0]], device)
+    x.amax(1).sum().backward()
+    np.testing.assert_array_equal(to_numpy(x.grad), [[0.0, 1.0], [0.0, 1.0]])
+
+
+def test_sum_and_mean_over_no_dims_reduce_everything(device):
+    x = _t([[1.0, 2.0], [3.0, 4.0]], device, grad=False)
+    assert x.sum(()).shape == () and x.sum(()).item() == 10.0
+    assert x.mean(dim=()).item() == 2.5
+    assert tw.sum(x, [], keepdim=True).shape == (1, 1)
+
+
+def test_reduction_dims_of_the_wrong_type_are_one_clear_type_error(device):
+    x = _t([[1.0]], device, grad=False)
+    for fn in (lambda: x.sum(dim=1.5), lambda: x.mean(1.5), lambda: x.var(dim="0")):
+        with pytest.raises(TypeError, match="dim must be an int, a tuple of ints or None, got"):
+            fn()
+
+
+def test_logsumexp_of_an_empty_dim_is_minus_inf(device):
+    x = tw.zeros(2, 0, dtype=tw.float64, device=device)
+    np.testing.assert_array_equal(to_numpy(tw.logsumexp(x, 1)), [-np.inf, -np.inf])
+    assert tw.logsumexp(x, 1, keepdim=True).shape == (2, 1)
+    assert tw.logsumexp(x, 0).shape == (0,)
+
+
+def test_var_std_accept_pytorchs_argument_forms(device):
+    torch = pytest.importorskip("torch")
+    a = np.array([[1.0, 2.0, 4.0], [0.0, 3.0, 3.0]])
+    x, t = tw.tensor(a, device=device), torch.tensor(a)
+    for name in ("var", "std"):
+        for args, kwargs in [
+            ((), {}),
+            ((True,), {}),
+            ((False,), {}),
+            ((1, True), {}),
+            ((1, False, True), {}),
+            ((0,), {"unbiased": False}),
+            ((), {"dim": 1, "correction": 0}),
+            ((), {"dim": (0, 1), "correction": 2, "keepdim": True}),
+        ]:
+            got = getattr(x, name)(*args, **kwargs)
+            expected = getattr(t, name)(*args, **kwargs).numpy()
+            assert got.shape == expected.shape, (name, args, kwargs)
+            np.testing.assert_allclose(to_numpy(got), expected, err_msg=f"{name}{args}{kwargs}")
+    with pytest.raises(TypeError, match="not both"):
+        x.var(0, unbiased=True, correction=1)
+
+
+def test_broadcast_to_keeps_a_dim_for_minus_one(device):
+    x = _t([[1.0, 2.0]], device, grad=False)
+    assert tw.broadcast_to(x, (3, -1)).shape == (3, 2)
+    assert x.broadcast_to((2, 3, -1)).shape == (2, 3, 2)
+    with pytest.raises(RuntimeError, match="leading"):
+        tw.broadcast_to(x, (-1, 1, 2))
+
+
+def test_sums_of_small_integers_are_int64(device):
+    for dt in (tw.uint8, tw.int32, tw.bool):
+        x = tw.tensor([3, 2], dtype=dt, device=device)
+        for fn, expected in ((tw.sum, 5 if dt is not tw.bool else 2), (tw.prod, 6 if dt is not tw.bool else 1)):
+            y = fn(x)
+            assert y.dtype == tw.int64 and y.item() == expected, (dt, fn.__name__)
+        assert tw.cumsum(x, 0).dtype == tw.int64
+
+
+@pytest.mark.parametrize("p", [3, 0.5, 1.5, 1, 2, float("inf")])
+def test_p_norm_gradient_at_zero_is_zero(device, p):
+    for v, expected in (([0.0, 0.0], [0.0, 0.0]), ([0.0, 2.0], [0.0, 1.0])):
+        x = _t(v, device)
+        tw.norm(x, p).backward()
+        np.testing.assert_allclose(to_numpy(x.grad), expected, err_msg=str((p, v)))
+    x = _t([1.0, -2.0, 0.5], device, grad=False)
+    np.testing.assert_allclose(tw.norm(x, -1).item(), 1 / (1 + 0.5 + 2.0))
+    with pytest.raises(ValueError, match="'nuc'"):
+        tw.norm(x, "nuc")  # 1-D
+    with pytest.raises(ValueError, match="'fro', 'nuc' or a number"):
+        tw.norm(x, "bogus")
+
+
+def test_nuclear_norm_matches_pytorch(device):
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal((3, 4, 2))
+    for dim, keepdim in ((None, False), ((0, 1), False), ((1, 2), True), ((2, 0), False)):
+        src = a[:, :, 0] if dim is None else a
+        xt = torch.tensor(src, requires_grad=True)
+        yt = torch.norm(xt, "nuc", dim=dim, keepdim=keepdim)
+        x = tw.tensor(src, device=device, requires_grad=True)
+        y = tw.norm(x, "nuc", dim=dim, keepdim=keepdim)
+        np.testing.assert_allclose(to_numpy(y), yt.detach().numpy(), err_msg=str(dim))
+        yt.sum().backward()
+        y.sum().backward()
+        np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=str(dim))

@@ -3,6 +3,8 @@ tril/triu, pad; values and gradients against NumPy, and the errors."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -232,3 +234,40 @@ def test_cat_of_two_devices_names_both(device):
     other = "strict" if device == "cpu" else "cpu"  # every device meets another one
     with pytest.raises(RuntimeError, match="two devices"):
         tw.cat([tw.ones(2, device=device), tw.ones(2, device=other)])
+
+
+# -- issue 9: the exceptions PyTorch users catch -------------------------------------------------
+def test_shape_errors_are_runtime_errors_and_value_errors(device):
+    x = tw.zeros(3, device=device)
+    for fn, words in (
+        (lambda: x.view(2, 2), "shape (2, 2) is invalid for a tensor of shape (3,)"),
+        (lambda: x.reshape(2, 2), "shape (2, 2) is invalid"),
+        (lambda: x.reshape(-1, -1), "only one dimension"),
+        (lambda: x + tw.zeros(2, device=device), "shapes (3,) and (2,) cannot be broadcast"),
+        (lambda: x == tw.zeros(2, device=device), "cannot be broadcast"),
+        (lambda: tw.broadcast_to(x, (2,)), "can't be broadcast"),
+        (lambda: tw.cat([x, tw.zeros(1, 2, device=device)]), "can't be joined"),
+        (lambda: tw.stack([x, tw.zeros(2, device=device)]), "equal size"),
+    ):
+        with pytest.raises(RuntimeError, match=re.escape(words)):
+            fn()
+        with pytest.raises(ValueError):
+            fn()
+        with pytest.raises(tw.errors.ShapeError):
+            fn()
+
+
+def test_narrow_out_of_range_is_a_runtime_error_and_an_index_error(device):
+    x = tw.zeros(3, device=device)
+    with pytest.raises(RuntimeError, match=re.escape("start (2) + length (5) exceeds dimension 0 of size 3")):
+        x.narrow(0, 2, 5)
+    with pytest.raises(IndexError):
+        x.narrow(0, 4, 0)
+
+
+def test_bad_device_string_is_a_runtime_error_and_a_value_error():
+    for bad in ("cdua", "cuda:x", "cpu:1"):
+        with pytest.raises(RuntimeError, match="device"):
+            tw.zeros(2, device=bad)
+        with pytest.raises(ValueError):
+            tw.device(bad)

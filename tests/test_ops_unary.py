@@ -136,3 +136,14 @@ SECOND_ORDER = {
 def test_second_order_unary(name, device):
     fn, low, high = SECOND_ORDER[name]
     check_hvp(fn, [(2, 3)], device, low=low, high=high)
+
+
+# -- issue 9: bool inputs with PyTorch's result dtypes ---------------------------------------------
+def test_square_and_sign_of_bools(device):
+    b = tw.tensor([True, False], device=device)
+    y = tw.square(b)
+    assert y.dtype == tw.int64 and y.tolist() == [1, 0]
+    for fn in (tw.sign, tw.floor, tw.ceil, tw.trunc, tw.round):
+        y = fn(b)
+        assert y.dtype == tw.bool and y.tolist() == [True, False], fn.__name__
+    assert tw.square(tw.tensor([3, -2], device=device)).tolist() == [9, 4]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import array_api_strict
 import numpy as np
 import pytest
@@ -752,3 +754,45 @@ def test_the_type_checking_block_declares_every_bound_op():
         if callable(f) and getattr(f, "__module__", "").startswith("tensorweaver.ops"):
             bound.add(name)
     assert declared == bound, (sorted(bound - declared), sorted(declared - bound))
+
+
+# -- issue 9: one clear sentence for bad data and sizes; NumPy scalars in lists keep their dtype ---
+@pytest.mark.parametrize(
+    ("make", "classes", "words"),
+    [
+        (lambda: tw.tensor([2**70]), (ValueError, TypeError), "1180591620717411303424 is out of int64's range"),
+        (lambda: tw.tensor(2**63), (ValueError,), "out of int64's range"),
+        (
+            lambda: tw.tensor([[1, 2], [3]]),
+            (ValueError, TypeError),
+            "ragged: expected a sequence of length 2 at dim 1, got 1",
+        ),
+        (lambda: tw.tensor([[1, 2], 3]), (ValueError,), "ragged"),
+        (lambda: tw.tensor([1, "a"]), (TypeError,), "str 'a' is not a number"),
+        (lambda: tw.arange(0, 10, 0), (RuntimeError, ZeroDivisionError), "step must be nonzero"),
+        (lambda: tw.arange(0, 10, -1), (RuntimeError,), "inconsistent with the sign of step"),
+        (lambda: tw.ones((2, 3.5)), (TypeError, ValueError), "entry 1 is float 3.5"),
+        (lambda: tw.zeros(2, -1), (RuntimeError, ValueError), "non-negative"),
+        (lambda: tw.ones(3.5), (TypeError,), "size must be a tuple of ints"),
+    ],
+)
+def test_bad_data_and_sizes_say_what_is_wrong(make, classes, words):
+    for cls in classes:
+        with pytest.raises(cls, match=re.escape(words)):
+            make()
+
+
+def test_numpy_scalars_in_a_list_keep_their_dtype():
+    torch = pytest.importorskip("torch")
+    for data in (
+        [np.float64(1.0)],
+        [np.float32(1.0), 2.0],
+        [np.float16(1.0), np.float64(2.0)],
+        [[1.0], [np.float64(2.0)]],
+        [np.int32(1), 2],
+        [np.int32(1), 2.5],
+        [True, np.int8(3)],
+        [1.0, 2.0],
+    ):
+        assert str(tw.tensor(data).dtype).split(".")[-1] == str(torch.tensor(data).dtype).split(".")[-1], data
+    assert tw.ones((np.int64(2), 3)).shape == (2, 3)

@@ -132,7 +132,9 @@ class AccumulateGrad:
 
 
 def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
-    return ValueError(
+    from .._errors import ShapeError  # noqa: PLC0415 - the error path only
+
+    return ShapeError(
         f"{type(op).__name__}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
         f"broadcast together ({err})"
     )

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from .. import _dtypes
+from .._errors import DataError
 from .device import device as Device
 
 __all__ = ["Backend", "BackendUnavailable", "GeneratorImpl", "check_seed", "fresh_seed"]
@@ -276,13 +277,22 @@ def host_array(data, dtype: _dtypes.dtype | None) -> np.ndarray:
     else:
         try:
             a = np.asarray(data)
-        except (ValueError, TypeError) as e:
-            raise TypeError(f"Tensor(): could not make an array of {_describe(data)}: {e}") from None
-        if a.dtype == object or a.dtype.kind not in "biufc":
-            raise TypeError(
-                f"Tensor(): data must be a number, a (nested) list of numbers, a NumPy array or a "
-                f"Tensor; got {_describe(data)}"
-            )
+        except (ValueError, TypeError, OverflowError):
+            a = None
+        listed = isinstance(data, (list, tuple))
+        if (
+            a is None
+            or a.dtype == object
+            or a.dtype.kind not in "biufc"
+            or (a.dtype == np.uint64 and not isinstance(data, np.generic))
+        ):
+            err = _data_error(data)  # NOTE: uint64 from a list: an int beyond int64, or NumPy uint64 scalars
+            if err is not None:
+                raise err
+            if a is None or a.dtype == object:
+                raise TypeError(f"Tensor(): could not make an array of {_describe(data)}")
+        if dtype is None and listed:
+            dtype = _numpy_scalars_dtype(data)
         if dtype is None and a.dtype.kind == "f":
             dtype = _dtypes.get_default_dtype()
         elif dtype is None and a.dtype.kind == "c":
@@ -292,6 +302,75 @@ def host_array(data, dtype: _dtypes.dtype | None) -> np.ndarray:
     if dtype is not None and a.dtype.name != dtype.name:
         a = a.astype(dtype.name)
     return a
+
+
+def _numpy_scalars_dtype(data):
+    """PyTorch's dtype for a list holding NumPy scalars: each NumPy scalar counts with its dtype,
+    each Python number with its default (int64, the default float, ...), promoted together
+    (``[np.float64(1.0)]`` is float64, ``[np.int32(1), 2]`` int64); None without NumPy scalars."""
+    found: set = set()
+    numpy_scalars = False
+    stack = [data]
+    while stack:
+        for v in stack.pop():
+            if isinstance(v, (list, tuple)):
+                stack.append(v)
+            elif isinstance(v, np.generic):
+                numpy_scalars = True
+                found.add(_dtypes.to_dtype(v.dtype.name))
+            else:
+                found.add(type(v))
+    if not numpy_scalars:
+        return None
+    python = {
+        bool: _dtypes.bool,
+        int: _dtypes.int64,
+        float: _dtypes.get_default_dtype(),
+        complex: _dtypes.default_complex(),
+    }
+    out = None
+    for d in found:
+        d = python.get(d, d)
+        out = d if out is None else _dtypes.promote_types(out, d)
+    return out
+
+
+def _data_error(data) -> DataError | None:
+    """One sentence saying what is wrong with ``data`` (a ragged list, an integer out of int64's
+    range, something that is not a number); None if the nested list is fine."""
+    lengths: dict[int, int] = {}
+    leaf: list[int] = []  # the depth of the numbers, once one is seen
+
+    def walk(v, depth: int):
+        if isinstance(v, (list, tuple)):
+            if leaf and depth >= leaf[0]:
+                return f"the nested list is ragged: a sequence at dim {depth}, where other entries are numbers"
+            n = lengths.setdefault(depth, len(v))
+            if n != len(v):
+                return f"the nested list is ragged: expected a sequence of length {n} at dim {depth}, got {len(v)}"
+            for item in v:
+                problem = walk(item, depth + 1)
+                if problem:
+                    return problem
+            return None
+        if not leaf:
+            leaf.append(depth)
+        elif depth != leaf[0]:
+            return f"the nested list is ragged: a number ({v!r}) at dim {depth}, where other entries are sequences"
+        if isinstance(v, (bool, float, complex, np.generic)):
+            return None
+        if isinstance(v, int):
+            if not -(2**63) <= v < 2**63:
+                return f"{v} is out of int64's range [-2**63, 2**63 - 1] (give it as a float, or dtype=tw.float64)"
+            return None
+        return f"{_describe(v)} is not a number"
+
+    if isinstance(data, (list, tuple, int)):
+        problem = walk(data, 0)
+        return None if problem is None else DataError(f"Tensor(): {problem} (got {_describe(data)})")
+    return DataError(
+        f"Tensor(): data must be a number, a (nested) list of numbers, a NumPy array or a Tensor; got {_describe(data)}"
+    )
 
 
 def _describe(data) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._errors import DeviceError
+
 __all__ = ["device"]
 
 # Device types that parse: the built-in two, plus names added by backends.register_backend().
@@ -21,7 +23,7 @@ class device:  # noqa: N801 - PyTorch's name
     def __init__(self, type: str | device, index: int | None = None) -> None:  # noqa: A002
         if isinstance(type, device):
             if index is not None:
-                raise ValueError("device(): give an index either in the device or separately")
+                raise DeviceError("device(): give an index either in the device or separately")
             self.type, self.index = type.type, type.index
             return
         if not isinstance(type, str):
@@ -29,16 +31,16 @@ class device:  # noqa: N801 - PyTorch's name
         name, sep, idx = type.partition(":")
         if sep:
             if index is not None:
-                raise ValueError(f"device(): {type!r} already has an index; got index={index} too")
+                raise DeviceError(f"device(): {type!r} already has an index; got index={index} too")
             if not idx.isdigit():
-                raise ValueError(_invalid(type))
+                raise DeviceError(_invalid(type))
             index = int(idx)
         if index is not None and (not isinstance(index, int) or index < 0):
-            raise ValueError(f"device(): the index must be a non-negative int, got {index!r}")
+            raise DeviceError(f"device(): the index must be a non-negative int, got {index!r}")
         if name not in _known_types:
-            raise ValueError(_invalid(type))
+            raise DeviceError(_invalid(type))
         if index is not None and name != "cuda" and index != 0:
-            raise ValueError(f"device(): {name!r} has only index 0, got {index}")
+            raise DeviceError(f"device(): {name!r} has only index 0, got {index}")
         self.type = name
         self.index = index
 
@@ -54,7 +56,7 @@ class device:  # noqa: N801 - PyTorch's name
         if isinstance(other, str):
             try:
                 other = device(other)
-            except ValueError:
+            except DeviceError:
                 return False
         if not isinstance(other, device):
             return NotImplemented

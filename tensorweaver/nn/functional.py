@@ -210,7 +210,7 @@ def glu(x, dim: int = -1):
 
 
 def prelu(x, weight):
-    """``x`` where ``x >= 0``, else ``weight * x``; ``weight`` has 1 or ``x.shape[1]`` (channels) entries."""
+    """``x`` where ``x > 0``, else ``weight * x``; ``weight`` has 1 or ``x.shape[1]`` (channels) entries."""
     n = weight.numel()
     channels = x.shape[1] if x.ndim >= 2 else 1
     if n != 1 and n != channels:
@@ -219,7 +219,7 @@ def prelu(x, weight):
             f"channel size = {channels}."
         )
     w = _ops.reshape(weight, (n,) + (1,) * (x.ndim - 2)) if x.ndim >= 2 and n > 1 else _ops.reshape(weight, ())
-    return _ops.where(x >= 0, x, w * x)
+    return _ops.where(x > 0, x, w * x)  # x > 0: at 0 the gradient is the weight's, as in PyTorch
 
 
 def dropout1d(x, p: float = 0.5, training: bool = True):

@@ -59,6 +59,8 @@ def cast(x: Tensor, d: _dtypes.dtype) -> Tensor:
     nd = b.native_dtype(d)
     if x._data.dtype == nd:
         return x
+    if d.kind not in "fc":  # an integer or bool result has no gradient (PyTorch: outside the graph)
+        return _wrap(b.xp.astype(x._data, nd), b)
     return apply1(Cast(nd, b.from_native[x._data.dtype]), x)
 
 
@@ -207,6 +209,8 @@ def normalize_dims(dim, ndim: int):
         return None
     if isinstance(dim, int):
         return (check_dim(dim, ndim),) if ndim else ()
+    if not isinstance(dim, (tuple, list)):
+        raise TypeError(f"dim must be an int, a tuple of ints or None, got {type(dim).__name__} {dim!r}")
     axes = tuple(sorted({check_dim(d, ndim) for d in dim})) if ndim else ()
     if ndim and len(axes) != len(tuple(dim)):
         raise ValueError(f"dim {tuple(dim)} appears more than once")

@@ -7,10 +7,10 @@ import math
 from typing import Any
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, cast, check_dim, const, float_input, output_tensor
+from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, const, float_input, kind, output_tensor, state
 from .compare import gt
 from .elementwise import clamp, where
-from .unary import erf, exp, expm1, log1p, tanh
+from .unary import erf, exp, log1p, tanh
 
 _wrap = Tensor._wrap
 
@@ -110,10 +110,51 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return apply1(LeakyRelu(negative_slope), float_input(x))
 
 
+class ELU(Function):
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; an op of its own for PyTorch's derivatives
+    at 0: the first is ``alpha`` (the left branch's), the second 0 (PyTorch masks it with x < 0)."""
+
+    __slots__ = ("alpha",)
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def forward(self, xp, x):
+        neg = xp.where(x > 0, xp.zeros_like(x), x)  # exp never overflows
+        return xp.where(x > 0, x, xp.expm1(neg) * self.alpha)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return (apply_n(ELUGrad(self.alpha), (x, gy)),)
+
+
+class ELUGrad(Function):
+    """``gy * elu'(x)``: ``gy`` for x > 0, else ``gy * alpha * exp(x)``; differentiable in both."""
+
+    __slots__ = ("alpha",)
+
+    def __init__(self, alpha: float) -> None:
+        self.alpha = alpha
+
+    def forward(self, xp, x, gy):
+        neg = xp.where(x > 0, xp.zeros_like(x), x)
+        return xp.where(x > 0, gy, gy * (xp.exp(neg) * self.alpha))
+
+    def backward(self, ggx):
+        x, gy = self.inputs
+        a = x._data
+        g_x = g_gy = None
+        if gy._requires_grad:
+            g_gy = apply_n(ELUGrad(self.alpha), (x, ggx))
+        if x._requires_grad:
+            below = const(x, a < 0)
+            g_x = where(below, ggx * gy * exp(where(below, x, 0.0)) * self.alpha, 0.0)
+        return g_x, g_gy
+
+
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
-    x = float_input(x)
-    return where(gt(x, 0), x, expm1(clamp(x, max=0)) * alpha)  # clamped: exp never overflows
+    """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``; PyTorch's derivatives at 0."""
+    return apply1(ELU(float(alpha)), float_input(x))
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -196,10 +237,13 @@ def softmin(x: Tensor, dim: int, dtype=None) -> Tensor:
 def _dropout(x: Tensor, p: float, training: bool, inplace: bool, mask_shape) -> Tensor:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    if inplace:
-        raise NotImplementedError("dropout(inplace=True): tensorweaver's dropout is out of place")
     if not training or p == 0.0:
         return x
+    if inplace and (kind(x) not in "fc" or (x._requires_grad and state.enabled)):
+        raise RuntimeError(
+            f"dropout(inplace=True) needs a floating-point tensor outside the graph (got {x.dtype}, "
+            f"requires_grad={x._requires_grad}): tensorweaver's in-place ops are not recorded; use inplace=False"
+        )
     x = float_input(x)
     b = x._backend
     xp = b.xp
@@ -207,7 +251,7 @@ def _dropout(x: Tensor, p: float, training: bool, inplace: bool, mask_shape) -> 
     u = b.rand(tuple(x._data.shape) if mask_shape is None else mask_shape, rdt)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     mask = xp.astype(xp.astype(u >= p, u.dtype) * scale, x._data.dtype)
-    return x * _wrap(mask, b)
+    return x.mul_(_wrap(mask, b)) if inplace else x * _wrap(mask, b)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -3,6 +3,7 @@ ops, isnan/isinf/isfinite and floor division."""
 
 from __future__ import annotations
 
+from .._errors import ShapeError
 from ._common import Tensor, kind, operands
 
 __all__ = [
@@ -32,7 +33,7 @@ def _nograd(name: str, op, x, y) -> Tensor:
     try:
         return Tensor._wrap(op(x._backend.xp, x._data, y._data), x._backend)
     except ValueError as e:
-        raise ValueError(f"{name}: shapes {x.shape} and {y.shape} cannot be broadcast together ({e})") from None
+        raise ShapeError(f"{name}: shapes {x.shape} and {y.shape} cannot be broadcast together ({e})") from None
 
 
 def eq(x: Tensor, other) -> Tensor:
@@ -122,19 +123,29 @@ def bitwise_not(x: Tensor) -> Tensor:
     return Tensor._wrap(x._backend.xp.bitwise_invert(x._data), x._backend)
 
 
+def _float_test(x: Tensor, name: str, fill: bool) -> Tensor:
+    """``xp.<name>`` of ``x``, or ``fill`` everywhere for a bool or integer ``x`` (never NaN or inf;
+    array-API libraries refuse bools there)."""
+    b = x._backend
+    xp = b.xp
+    if xp.isdtype(x._data.dtype, "bool") or xp.isdtype(x._data.dtype, "integral"):
+        return Tensor._wrap(xp.full(x._data.shape, fill, dtype=xp.bool, device=b.native_device), b)
+    return Tensor._wrap(getattr(xp, name)(x._data), b)
+
+
 def isnan(x: Tensor) -> Tensor:
     """True where ``x`` is NaN."""
-    return Tensor._wrap(x._backend.xp.isnan(x._data), x._backend)
+    return _float_test(x, "isnan", False)
 
 
 def isinf(x: Tensor) -> Tensor:
     """True where ``x`` is +-inf."""
-    return Tensor._wrap(x._backend.xp.isinf(x._data), x._backend)
+    return _float_test(x, "isinf", False)
 
 
 def isfinite(x: Tensor) -> Tensor:
     """True where ``x`` is neither NaN nor +-inf."""
-    return Tensor._wrap(x._backend.xp.isfinite(x._data), x._backend)
+    return _float_test(x, "isfinite", True)
 
 
 def floor_divide(x: Tensor, other) -> Tensor:

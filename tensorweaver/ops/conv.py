@@ -187,9 +187,21 @@ def conv1d(
     return reshape(y, (*y._data.shape[:-2], y._data.shape[-1]))
 
 
+def _ceil_extra(n: int, k: int, s: int, p: int, d: int) -> int:
+    """The padding ``ceil_mode=True`` adds at the end of a dim of size ``n``: PyTorch's rule, the
+    output rounds up but the last window must start inside the input or the left padding."""
+    span = n + 2 * p - d * (k - 1) - 1
+    if span < 0:
+        return 0
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + p:
+        out -= 1
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
+
+
 def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool, what: str):
-    if ceil_mode:
-        raise NotImplementedError(f"{what}(ceil_mode=True) is not supported")
+    """``(k, s, pads, d, extra)``: the kernel, stride, (top, bottom, left, right) padding including
+    ``ceil_mode``'s, dilation, and the (bottom, right) part of the padding that ``ceil_mode`` added."""
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or stride == () or stride == [] else _pair(stride, "stride")
     p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
@@ -199,7 +211,9 @@ def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: boo
         raise ValueError(
             f"{what}: pad should be at most half of the effective kernel size, got padding={p}, kernel_size={k}"
         )
-    return k, s, (p[0], p[0], p[1], p[1]), d
+    H, W = x._data.shape[-2:]
+    eh, ew = (_ceil_extra(H, k[0], s[0], p[0], d[0]), _ceil_extra(W, k[1], s[1], p[1], d[1])) if ceil_mode else (0, 0)
+    return k, s, (p[0], p[0] + eh, p[1], p[1] + ew), d, (eh, ew)
 
 
 def max_pool2d(
@@ -211,19 +225,32 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ):
-    """The max over each window of ``x`` (N, C, H, W) or (C, H, W); padding counts as -inf.
+    """The max over each window of ``x`` (N, C, H, W) or (C, H, W), floating or integer (the result
+    keeps the dtype, as in PyTorch); padding never wins, even over -inf. ``ceil_mode=True`` rounds
+    the output size up (PyTorch's rule: the last window starts inside the input or the padding).
 
     The gradient goes to one element per window, the first maximum in row-major kernel order
     (ties are not split). ``return_indices=True`` also returns each maximum's flat index in H * W.
     """
     x, unbatched = _batched(x, "max_pool2d")
-    if kind(x) != "f":
-        raise TypeError(f"max_pool2d: expected a floating-point input, got {x.dtype}")
-    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    cols = _im2col(x, k, s, pads, d, -float("inf"), "max_pool2d")  # (C, kh*kw, N, OH, OW)
+    if kind(x) not in "fiu":
+        raise TypeError(f"max_pool2d: expected a floating-point or integer input, got {x.dtype}")
+    k, s, pads, d, _ = _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     b = x._backend
     xp = b.xp
-    arg = xp.argmax(cols._data, axis=1, keepdims=True)
+    low = -float("inf") if kind(x) == "f" else int(xp.iinfo(x._data.dtype).min)
+    cols = _im2col(x, k, s, pads, d, low, "max_pool2d")  # (C, kh*kw, N, OH, OW)
+    if pads == (0, 0, 0, 0):
+        arg = xp.argmax(cols._data, axis=1, keepdims=True)
+    else:  # the first maximum that is not padding (an all -inf window must not pick the padding)
+        H, W = x._data.shape[2:]
+        ones = xp.ones((1, 1, H, W), dtype=xp.int8, device=b.native_device)
+        real = Im2Col(k, s, pads, d, 0, b.native_device).forward(xp, ones) == 1  # (1, kh*kw, 1, OH, OW)
+        a = cols._data
+        hit = (a == xp.max(a, axis=1, keepdims=True)) & real
+        if kind(x) == "f":  # NaN wins, as in PyTorch
+            hit = hit | xp.isnan(a)
+        arg = xp.argmax(xp.astype(hit, xp.int8), axis=1, keepdims=True)
     y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 1, arg)), cols)
     C, _, N, OH, OW = cols._data.shape
     y = permute(reshape(y, (C, N, OH, OW)), (1, 0, 2, 3))
@@ -248,20 +275,36 @@ def avg_pool2d(
     divisor_override=None,
 ) -> Tensor:
     """The mean over each window of ``x`` (N, C, H, W) or (C, H, W); zero padding counts unless
-    ``count_include_pad=False``."""
+    ``count_include_pad=False``; ``ceil_mode=True`` rounds the output size up (the windows that
+    reach past the padding count only what they cover, as in PyTorch). An integer input gives an
+    integer result (the mean truncated toward zero, as in PyTorch); bool is a TypeError."""
     x, unbatched = _batched(x, "avg_pool2d")
-    x = float_input(x)
-    k, s, pads, d = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    if kind(x) not in "fciu":
+        raise TypeError(f"avg_pool2d: expected a floating-point or integer input, got {x.dtype}")
+    k, s, pads, d, (eh, ew) = _pool_args(x, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    b = x._backend
+    xp = b.xp
     total = permute(_im2col(x, k, s, pads, d, 0, "avg_pool2d").sum(dim=1), (1, 0, 2, 3))
     if divisor_override is not None:
-        y = total / divisor_override
-    elif count_include_pad or pads == (0, 0, 0, 0):
-        y = total / (k[0] * k[1])
+        div = divisor_override
+    elif pads == (0, 0, 0, 0) or (count_include_pad and not (eh or ew)):
+        div = k[0] * k[1]
+    else:  # count per window: the input (and the padding if count_include_pad), never ceil_mode's part
+        H, W = x._data.shape[2:]
+        if count_include_pad:
+            H, W = H + 2 * pads[0], W + 2 * pads[2]
+            inner = (0, eh, 0, ew)
+        else:
+            inner = pads
+        dt = total._data.dtype if kind(x) in "fc" else xp.float64
+        ones = xp.ones((1, 1, H, W), dtype=dt, device=b.native_device)
+        div = xp.sum(Im2Col(k, s, inner, d, 0, b.native_device).forward(xp, ones), axis=1)
+    if kind(x) in "iu":  # no gradient: arrays, PyTorch's truncating division
+        t = total._data
+        q = xp.astype(t, xp.float64) / (div if isinstance(div, (int, float)) else xp.astype(div, xp.float64))
+        y = _wrap(xp.astype(xp.trunc(q), t.dtype), b)
     else:
-        b = x._backend
-        ones = b.xp.ones((1, 1, *x._data.shape[2:]), dtype=x._data.dtype, device=b.native_device)
-        fn = Im2Col(k, s, pads, d, 0, b.native_device)
-        y = total / _wrap(b.xp.sum(fn.forward(b.xp, ones), axis=1), b)
+        y = total / (div if isinstance(div, (int, float)) else _wrap(div, b))
     return reshape(y, y._data.shape[1:]) if unbatched else y
 
 
@@ -365,15 +408,20 @@ def _interp_matrix(b, size: int, out: int, scale, mode: str, align_corners: bool
     i = xp.astype(xp.arange(out, dtype=xp.int64, device=dev), dtype)
     j = xp.reshape(xp.arange(size, dtype=xp.int64, device=dev), (1, -1))
     step = size / out if scale is None else 1.0 / scale
-    if mode == "nearest":
-        src = xp.astype(xp.floor(i * step), xp.int64)
+    if mode in ("nearest", "nearest-exact"):
+        src = xp.astype(xp.floor((i + 0.5) * step if mode == "nearest-exact" else i * step), xp.int64)
         src = xp.where(src > size - 1, xp.full_like(src, size - 1), src)
         return xp.astype(xp.reshape(src, (-1, 1)) == j, dtype)
+    if mode == "area":
+        return _adaptive_matrix(b, size, out, dtype)
     if align_corners:
         src = i * ((size - 1) / (out - 1) if out > 1 else 0.0)
     else:
         src = (i + 0.5) * step - 0.5
-        src = xp.where(src < 0, xp.zeros_like(src), src)
+        if mode != "bicubic":  # PyTorch clamps the linear modes' source positions at 0, not the cubic one
+            src = xp.where(src < 0, xp.zeros_like(src), src)
+    if mode == "bicubic":
+        return _cubic_matrix(xp, src, j, size, dtype)
     lo = xp.astype(xp.floor(src), xp.int64)
     lo = xp.where(lo > size - 1, xp.full_like(lo, size - 1), lo)
     hi = xp.where(lo + 1 > size - 1, xp.full_like(lo, size - 1), lo + 1)
@@ -383,23 +431,48 @@ def _interp_matrix(b, size: int, out: int, scale, mode: str, align_corners: bool
     return at_lo * (1 - frac) + at_hi * frac
 
 
+def _cubic_matrix(xp, src, j, size: int, dtype):
+    """(out, size): PyTorch's bicubic weights (cubic convolution, A = -0.75) of the four input
+    positions around each source position ``src``, indexes clamped to the edges."""
+    A = -0.75
+    lo = xp.floor(src)
+    t = xp.reshape(src - lo, (-1, 1))
+    lo = xp.astype(lo, xp.int64)
+
+    def near(d):  # |d| <= 1
+        return ((A + 2) * d - (A + 3)) * d * d + 1
+
+    def far(d):  # 1 < |d| < 2
+        return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A
+
+    m = None
+    for off, w in ((-1, far(t + 1)), (0, near(t)), (1, near(1 - t)), (2, far(2 - t))):
+        idx = lo + off
+        idx = xp.where(idx < 0, xp.zeros_like(idx), xp.where(idx > size - 1, xp.full_like(idx, size - 1), idx))
+        term = xp.astype(xp.reshape(idx, (-1, 1)) == j, dtype) * w
+        m = term if m is None else m + term
+    return m
+
+
+_MODES = {"nearest": (1, 2), "nearest-exact": (1, 2), "area": (1, 2), "linear": (1,), "bilinear": (2,), "bicubic": (2,)}
+
+
 def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners=None) -> Tensor:
     """Resize the spatial dims of ``x`` (N, C, L) or (N, C, H, W) to ``size`` or by ``scale_factor``:
-    ``mode`` 'nearest', 'linear' (3-D) or 'bilinear' (4-D), with PyTorch's sampling positions."""
+    ``mode`` 'nearest', 'nearest-exact', 'area' (adaptive average pooling), 'linear' (3-D),
+    'bilinear' or 'bicubic' (4-D; ``align_corners`` for these three), with PyTorch's sampling
+    positions and weights."""
     x = float_input(x)
     nsp = x._data.ndim - 2
     if nsp not in (1, 2):
         raise ValueError(f"interpolate: expected a 3-D or 4-D input, got shape {x.shape}")
-    if (
-        mode not in ("nearest", "linear", "bilinear")
-        or mode == "linear"
-        and nsp != 1
-        or mode == "bilinear"
-        and nsp != 2
-    ):
-        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported for a {x._data.ndim}-D input")
-    if mode == "nearest" and align_corners is not None:
-        raise ValueError("interpolate: align_corners only applies to the linear modes")
+    if nsp not in _MODES.get(mode, ()):
+        raise ValueError(
+            f"interpolate: mode {mode!r} is not available for a {x._data.ndim}-D input; modes: "
+            + ", ".join(f"{m!r} ({'/'.join(f'{n + 2}-D' for n in d)})" for m, d in _MODES.items())
+        )
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to the linear and cubic modes")
     if (size is None) == (scale_factor is None):
         raise ValueError("interpolate: pass exactly one of size and scale_factor")
     in_sizes = tuple(x._data.shape[2:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
+from .._errors import ShapeError
 from ._common import (
     Function,
     Tensor,
@@ -46,7 +47,12 @@ class Add(Function):
     keeps_inputs = False  # backward reads only shapes/dtypes
 
     def forward(self, xp, x, y):
-        return x + y
+        try:  # NOTE: a try costs nothing on Python 3.11+ until it raises: the hot path stays one +
+            return x + y
+        except TypeError:  # bool + bool is logical or, as in PyTorch (array_api_strict refuses +)
+            if xp.isdtype(x.dtype, "bool") and xp.isdtype(y.dtype, "bool"):
+                return xp.logical_or(x, y)
+            raise
 
     def backward(self, gy):
         x, y = self.inputs
@@ -92,7 +98,12 @@ class Mul(Function):
     __slots__ = ()
 
     def forward(self, xp, x, y):
-        return x * y
+        try:  # as Add: free until it raises
+            return x * y
+        except TypeError:  # bool * bool is logical and, as in PyTorch
+            if xp.isdtype(x.dtype, "bool") and xp.isdtype(y.dtype, "bool"):
+                return xp.logical_and(x, y)
+            raise
 
     def backward(self, gy):
         x, y = self.inputs
@@ -132,9 +143,18 @@ class Pow(Function):
         return x**y
 
     def backward(self, gy):
+        # NOTE: as in PyTorch, d/dx is 0 where y == 0 (not 0 * x ** -1 = nan at x = 0) and d/dy is 0
+        # where x == 0 and y >= 0 (not 0 * log(0) = nan)
         x, y = self.inputs
-        gx = sum_to(gy * y * x ** (y - 1), x._data.shape) if x._requires_grad else None
-        gyy = sum_to(gy * x**y * x.log(), y._data.shape) if y._requires_grad else None
+        a, e = x._data, y._data
+        gx = gyy = None
+        if x._requires_grad:
+            zero = const(y, e == 0)
+            gx = sum_to(where(zero, 0.0, gy * y * x ** (where(zero, 1.0, y) - 1)), x._data.shape)
+        if y._requires_grad:
+            flat = const(x, (a == 0) & (e >= 0))
+            safe = where(flat, 1.0, x)  # log(1) = 0 there: no log(0) evaluated
+            gyy = sum_to(where(flat, 0.0, gy * x**y * safe.log()), y._data.shape)
         return gx, gyy
 
 
@@ -226,7 +246,8 @@ class RDivScalar(_ScalarOp):  # c / x
 
     def backward(self, gy):
         (x,) = self.inputs
-        return (-gy * self.c / (x * x),)
+        r = 1.0 / x  # -c * (1 / x) ** 2, not -c / (x * x): its own derivative at 0 is inf, not nan (PyTorch)
+        return (gy * (r * r) * -self.c,)
 
 
 class PowScalar(_ScalarOp):  # x ** c
@@ -240,6 +261,8 @@ class PowScalar(_ScalarOp):  # x ** c
         c = self.c
         if c == 2:
             return (gy * (x * 2),)
+        if c == 0:  # not 0 * x ** -1 (nan at x = 0): 0, as in PyTorch
+            return (gy * 0.0,)
         return (gy * (x ** (c - 1) * c),)
 
     def backward_array(self, xp, gy):
@@ -247,6 +270,8 @@ class PowScalar(_ScalarOp):  # x ** c
         c = self.c
         if c == 2:
             return (gy * (x * 2),)
+        if c == 0:
+            return (xp.zeros_like(gy),)
         return (gy * (x ** (c - 1) * c),)
 
 
@@ -260,6 +285,9 @@ class RPowScalar(_ScalarOp):  # c ** x
         return y
 
     def backward(self, gy):
+        if self.c == 0:  # 0 ** x: gradient 0 where x >= 0 (not 0 * log(0)), as in PyTorch
+            (x,) = self.inputs
+            return (where(const(x, x._data >= 0), 0.0, gy * -math.inf),)
         return (gy * output_tensor(self, self.y) * math.log(self.c),)
 
     def release(self) -> None:
@@ -319,10 +347,13 @@ class Maximum(Function):
     def backward(self, gy):
         x, y = self.inputs
         a, b, xp = x._data, y._data, x._backend.xp
-        share = xp.astype(a < b if self.lower else a > b, a.dtype) + xp.astype(a == b, a.dtype) * 0.5
+        # as in PyTorch: each side gets the gradient unless it lost (half each on a tie), so a NaN
+        # (which neither wins nor loses nor ties) passes it to both
+        tie = xp.astype(a == b, a.dtype) * 0.5
+        x_lost, y_lost = (a > b, a < b) if self.lower else (a < b, a > b)
         return (
-            sum_to(gy * const(x, share), a.shape) if x._requires_grad else None,
-            sum_to(gy * const(x, 1 - share), b.shape) if y._requires_grad else None,
+            sum_to(gy * const(x, 1 - xp.astype(x_lost, a.dtype) - tie), a.shape) if x._requires_grad else None,
+            sum_to(gy * const(x, 1 - xp.astype(y_lost, a.dtype) - tie), b.shape) if y._requires_grad else None,
         )
 
 
@@ -393,10 +424,48 @@ def mul(x, other):
     return _binary(Mul, MulScalar, x, other)
 
 
+class RoundedDiv(Function):
+    """``x / y`` rounded toward 0 (``trunc``) or -inf (``floor``) in the inputs' dtype; its gradient
+    is 0, as in PyTorch (the rounding is flat almost everywhere)."""
+
+    __slots__ = ("floor",)
+    keeps_inputs = False  # backward reads only shapes/dtypes
+
+    def __init__(self, floor: bool) -> None:
+        self.floor = floor
+
+    def forward(self, xp, x, y):
+        if xp.isdtype(x.dtype, "integral"):
+            q = xp.floor_divide(x, y)
+            if self.floor:
+                return q
+            # floor -> trunc: one up where the remainder is non-zero and the signs differ
+            up = (x - q * y != 0) & ((x < 0) != (y < 0))
+            return xp.where(up, q + 1, q)
+        q = x / y
+        return xp.floor(q) if self.floor else xp.trunc(q)
+
+    def backward(self, gy):
+        x, y = self.inputs
+        zero = gy * 0.0
+        return (
+            sum_to(zero, x._data.shape) if x._requires_grad else None,
+            sum_to(zero, y._data.shape) if y._requires_grad else None,
+        )
+
+
 def div(x, other, *, rounding_mode=None):
-    """True division ``x / other`` (integers give floats, as in PyTorch)."""
+    """True division ``x / other`` (integers give floats, as in PyTorch); ``rounding_mode="trunc"``
+    or ``"floor"`` rounds the quotient toward 0 or -inf and keeps integer dtypes (gradient 0)."""
     if rounding_mode is not None:
-        raise NotImplementedError("div(rounding_mode=...) is part of the full op set; use // for floor division")
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+            )
+        x, y = operands(x, other, "div")
+        if x.dtype is _dtypes.bool:
+            raise TypeError(f"div(rounding_mode={rounding_mode!r}) is not defined for bool tensors")
+        return apply2(RoundedDiv(rounding_mode == "floor"), x, y)
     if not isinstance(x, Tensor):
         return rdiv(other, x)
     x = float_input(x)
@@ -488,7 +557,7 @@ def where(condition: Tensor, x, y) -> Tensor:
     try:
         return apply_n(Where(), (condition, x, y))
     except ValueError as e:
-        raise ValueError(
+        raise ShapeError(
             f"where: shapes {condition.shape}, {x.shape} and {y.shape} cannot be broadcast together ({e})"
         ) from None
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import operator
 
 from .. import _dtypes
-from .._args import device_error
+from .._args import check_index_range, device_error
+from .._errors import IndexDtypeError, IndexOutOfRangeError
 from ..autograd.function import bump
 from ..tensor import _check_inplace
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, state
@@ -331,7 +332,7 @@ def _check_index(index: Tensor, x: Tensor, what: str) -> None:
     if index._backend is not x._backend:
         raise device_error(what, x.device, index.device)
     if kind(index) not in "iu":
-        raise TypeError(f"{what}: index must be an integer tensor, got {index.dtype}")
+        raise IndexDtypeError(f"{what}: index must be an integer tensor (int64 or int32), got {index.dtype}")
 
 
 def _flat_positions(b, shape: tuple, axis: int, index):
@@ -404,10 +405,21 @@ class ScatterAdd(Function):
         return (gy if x._requires_grad else None, apply1(Gather(self.pos), gy) if src._requires_grad else None)
 
 
+def _out_of_range(what: str, axis: int, n: int):
+    """PyTorch's error for an index outside ``[0, n)`` along ``axis`` (a RuntimeError there; an
+    IndexError too here, as before)."""
+    return lambda v: IndexOutOfRangeError(f"{what}: index {v} is out of bounds for dimension {axis} with size {n}")
+
+
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """``out[i][j] = x[i][index[i][j]]`` for ``dim=1`` (any rank); ``index`` has x's number of dims."""
+    """``out[i][j] = x[i][index[i][j]]`` for ``dim=1`` (any rank); ``index`` has x's number of dims.
+
+    An index outside ``[0, x.shape[dim])`` raises ``tw.errors.IndexOutOfRangeError`` (an IndexError
+    and a RuntimeError); on CUDA only inside ``tw.utils.debug_indices()`` (the check reads the host)."""
     _check_index(index, x, "gather")
     axis = check_dim(dim, x._data.ndim)
+    n = x._data.shape[axis] if x._data.ndim else 1
+    check_index_range(x._backend, index._data, n, "gather", error=_out_of_range("gather", axis, n))
     return apply1(Gather(_flat_positions(x._backend, tuple(x._data.shape), axis, index._data)), x)
 
 
@@ -422,11 +434,15 @@ def _identity_index(b, shape: tuple, axis: int):
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    """``x`` plus ``src[i][j]`` added at ``[i][index[i][j]]`` (dim=1); differentiable in ``x`` and ``src``."""
+    """``x`` plus ``src[i][j]`` added at ``[i][index[i][j]]`` (dim=1); differentiable in ``x`` and ``src``.
+
+    An index outside ``[0, x.shape[dim])`` raises as in ``gather`` (on CUDA: ``tw.utils.debug_indices()``)."""
     _check_index(index, x, "scatter_add")
     if src._backend is not x._backend:
         raise RuntimeError(f"scatter_add: src is on {src.device}, the tensor on {x.device}")
     axis = check_dim(dim, x._data.ndim)
+    n = x._data.shape[axis] if x._data.ndim else 1
+    check_index_range(x._backend, index._data, n, "scatter_add", error=_out_of_range("scatter_add", axis, n))
     b, ishape = x._backend, tuple(index._data.shape)
     if tuple(src._data.shape) != ishape:
         # only src's leading block of index's shape is used (as in PyTorch)
@@ -437,11 +453,22 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """The entries of ``x`` at positions ``index`` (a 0-D or 1-D integer tensor) along ``dim``."""
+    """The entries of ``x`` at positions ``index`` (a 0-D or 1-D integer tensor) along ``dim``.
+
+    An index outside ``[0, x.shape[dim])`` (negative ones included) raises IndexError, as in PyTorch;
+    on CUDA only inside ``tw.utils.debug_indices()`` (the check reads the host)."""
     _check_index(index, x, "index_select")
     if index._data.ndim > 1:
         raise IndexError(f"index_select(): index must be 0-D or 1-D, got shape {index.shape}")
     axis = check_dim(dim, x._data.ndim)
+    n = x._data.shape[axis] if x._data.ndim else 1
+    check_index_range(
+        x._backend,
+        index._data,
+        n,
+        "index_select",
+        error=lambda v: IndexError(f"index_select(): index {v} out of range in self (dim {axis} of size {n})"),
+    )
     flat = x._backend.xp.reshape(index._data, (-1,))
     if x._data.ndim == 0:  # as in PyTorch: a 0-d tensor stays 0-d
         return reshape(take_along(reshape(x, (1,)), flat, 0), ())
@@ -451,11 +478,21 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
 def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of ``weight`` picked by the integer tensor ``x``: shape ``(*x.shape, weight.shape[1])``.
 
-    Repeated indices accumulate their gradients; rows at ``padding_idx`` get no gradient.
+    Repeated indices accumulate their gradients; rows at ``padding_idx`` get no gradient. An index
+    outside ``[0, num_embeddings)`` raises IndexError, as in PyTorch (on CUDA only inside
+    ``tw.utils.debug_indices()``: the check reads the host).
     """
     _check_index(x, weight, "embedding")
     if weight._data.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+    n = weight._data.shape[0]
+    check_index_range(
+        x._backend,
+        x._data,
+        n,
+        "embedding",
+        error=lambda v: IndexError(f"embedding: index {v} out of range in self (num_embeddings {n})"),
+    )
     out = index_select(weight, 0, reshape(x, (-1,)))
     if padding_idx is not None:
         padding_idx = check_dim(padding_idx, weight._data.shape[0])
@@ -469,7 +506,8 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
     """An int64 tensor of shape ``(*x.shape, num_classes)`` with a 1 at each value of ``x``.
 
     NOTE: ``num_classes=-1`` means ``x.max() + 1``, which copies that one value to the host; pass
-    ``num_classes`` to stay on the device. Values outside ``[0, num_classes)`` give rows of zeros.
+    ``num_classes`` to stay on the device. A value outside ``[0, num_classes)`` raises a RuntimeError,
+    as in PyTorch (on CUDA only inside ``tw.utils.debug_indices()``: the check reads the host).
     """
     if kind(x) not in "iu":
         raise TypeError(f"one_hot is only applicable to integer tensors, got {x.dtype}")
@@ -479,6 +517,14 @@ def one_hot(x: Tensor, num_classes: int = -1) -> Tensor:
         if x.numel() == 0:
             raise RuntimeError("one_hot: can not infer the number of classes of an empty tensor")
         num_classes = int(b.transfer(xp.max(x._data), to_host=True)) + 1
+    else:
+        check_index_range(
+            b,
+            x._data,
+            num_classes,
+            "one_hot",
+            error=lambda v: RuntimeError(f"one_hot: class values must be in [0, num_classes={num_classes}), got {v}"),
+        )
     classes = xp.arange(num_classes, dtype=x._data.dtype, device=b.native_device)
     return Tensor._wrap(xp.astype(x._data[..., None] == classes, xp.int64), b)
 

@@ -4,7 +4,9 @@ regression losses (mse, l1, huber, smooth_l1), binary cross-entropy and kl_div; 
 
 from __future__ import annotations
 
-from ._common import Function, Tensor, apply1, cast, kind, state
+from .._args import check_index_range
+from .._errors import ShapeError
+from ._common import Function, Tensor, apply1, apply_n, cast, kind, operands, state
 from .activation import log_softmax, logsigmoid
 from .compare import gt, lt
 from .elementwise import clamp, where
@@ -55,17 +57,27 @@ class NLLLoss(Function):
             return -(xp.sum(picked, axis=self.cdim) * self.w)
         # one reduction over everything: NumPy sums along a short class dim (256 rows of 10) 5x slower
         total = -xp.sum(picked * xp.reshape(self.w, _kept(logp.shape, self.w.shape)))
-        return total if self.reduction == "sum" else total / xp.sum(self.w)
+        if self.reduction == "sum":
+            return total
+        denom = xp.sum(self.w)  # 0 when every target is ignored: nan, as in PyTorch, without 0 / 0's warning
+        return total / xp.where(denom == 0, xp.full_like(denom, float("nan")), denom)
+
+    def _coef(self, xp):
+        if self.reduction != "mean":
+            return -self.w
+        total = xp.sum(self.w)
+        # every target ignored: the loss is nan (0 / 0) but its gradient is 0, as in PyTorch
+        return -self.w / xp.where(total == 0, xp.ones_like(total), total)
 
     def backward(self, gy):
         b = self.inputs[0]._backend
-        coef = -self.w if self.reduction != "mean" else -self.w / b.xp.sum(self.w)
+        coef = self._coef(b.xp)
         g = gy * _wrap(coef, b)  # linear in gy: second derivatives flow through these products
         onehot = b.xp.astype(self.onehot, coef.dtype)
         return (reshape(g, _kept(self.onehot.shape, self.w.shape)) * _wrap(onehot, b),)
 
     def backward_array(self, xp, gy):
-        coef = -self.w if self.reduction != "mean" else -self.w / xp.sum(self.w)
+        coef = self._coef(xp)
         g = xp.reshape(gy * coef, _kept(self.onehot.shape, self.w.shape))
         return (g * xp.astype(self.onehot, g.dtype),)
 
@@ -83,10 +95,18 @@ def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str
     b = logp._backend
     xp = b.xp
     t = target._data
+    C = logp._data.shape[cdim]
+    check_index_range(
+        b,
+        t,
+        C,
+        what,
+        allowed=ignore_index,
+        error=lambda v: IndexError(f"{what}: target {v} is out of bounds ({C} classes)"),
+    )
     valid = t != ignore_index
     kept = _kept(tuple(logp._data.shape), tuple(t.shape))
     w = xp.astype(valid, logp._data.dtype)
-    C = logp._data.shape[cdim]
     if weight is not None:
         if tuple(weight.shape) != (C,):
             raise ValueError(f"{what}: weight must have shape ({C},), got {weight.shape}")
@@ -200,10 +220,46 @@ def _log_at_least_minus_100(p: Tensor) -> Tensor:
     return clamp(where(positive, log(where(positive, p, 1.0)), -100.0), min=-100.0)
 
 
+def _log_or_minus_inf(p: Tensor) -> Tensor:
+    """``log(p)``, -inf at 0, without evaluating log(0) (NumPy would warn)."""
+    positive = gt(p, 0)
+    return where(positive, log(where(positive, p, 1.0)), -float("inf"))
+
+
+class BinaryCrossEntropy(Function):
+    """``-(t * log(x) + (1 - t) * log(1 - x))`` elementwise, each log clamped at -100.
+
+    NOTE: PyTorch's gradient, not the clamped logs' (which is wrong at 0 and 1): ``(x - t) /
+    max(x * (1 - x), 1e-12)`` for ``x`` (0 where x = t = 0 or 1) and ``log(1 - x) - log(x)``
+    for ``t``; both in Tensor ops, so second derivatives flow."""
+
+    __slots__ = ()
+
+    def forward(self, xp, x, t):
+        def clamped_log(p):
+            positive = p > 0
+            return xp.maximum(xp.where(positive, xp.log(xp.where(positive, p, xp.ones_like(p))), -100.0), -100.0)
+
+        return -(t * clamped_log(x) + (1 - t) * clamped_log(1 - x))
+
+    def backward(self, gy):
+        x, t = self.inputs
+        gx = gt_ = None
+        if x._requires_grad:
+            gx = gy * (x - t) / clamp((1 - x) * x, min=1e-12)
+        if t._requires_grad:
+            gt_ = gy * (_log_or_minus_inf(1 - x) - _log_or_minus_inf(x))
+        return gx, gt_
+
+
 def binary_cross_entropy(x: Tensor, target: Tensor, weight=None, reduction: str = "mean") -> Tensor:
-    """``-(t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x``; each log is clamped at -100 (as in PyTorch)."""
+    """``-(t * log(x) + (1 - t) * log(1 - x))`` for probabilities ``x``; each log is clamped at -100
+    and the gradient at 0 and 1 is PyTorch's (0 where the target matches)."""
     _check_reduction(reduction)
-    loss = -(target * _log_at_least_minus_100(x) + (1 - target) * _log_at_least_minus_100(1 - x))
+    x, target = operands(x, target, "binary_cross_entropy")
+    if tuple(x.shape) != tuple(target.shape):
+        raise ShapeError(f"binary_cross_entropy: the target's shape {target.shape} must be the input's {x.shape}")
+    loss = apply_n(BinaryCrossEntropy(), (x, target))
     return _reduce_mean(loss if weight is None else loss * weight, reduction)
 
 

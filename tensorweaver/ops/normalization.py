@@ -3,6 +3,7 @@ normalize, composed of the core ops. They are public in ``tw.nn.functional``."""
 
 from __future__ import annotations
 
+from .._errors import ShapeError
 from ._common import Tensor, float_input
 from .elementwise import clamp_min
 from .reduce import norm
@@ -55,11 +56,25 @@ def batch_norm(
     eps: float = 1e-5,
 ) -> Tensor:
     """``x`` (N, C, ...) normalized per channel: by the batch's statistics when ``training`` (and the
-    running ones, if given, updated in place with ``momentum``), else by the running statistics."""
+    running ones, if given, updated in place with ``momentum``), else by the running statistics.
+
+    Every argument is checked before the running statistics change (nothing is half-updated).
+    ``momentum`` is a number or a 0-d tensor (``nn.BatchNorm``'s cumulative average,
+    ``momentum=None`` there, passes ``1 / num_batches_tracked``); None is a TypeError, as in PyTorch.
+    """
     x = float_input(x)
     shape = tuple(x._data.shape)
     if len(shape) < 2:
         raise ValueError(f"batch_norm: expected an input of shape (N, C, ...), got {shape}")
+    C = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != (C,):
+            raise ShapeError(f"batch_norm: {name} should contain {C} elements (shape ({C},)), got shape {t.shape}")
+    if training and momentum is None and (running_mean is not None or running_var is not None):
+        raise TypeError(
+            "batch_norm: momentum must be a number (or a 0-d tensor), not None; the cumulative average of "
+            "nn.BatchNorm(momentum=None) is momentum = 1 / num_batches_tracked"
+        )
     view = (shape[1],) + (1,) * (len(shape) - 2)
     dims = (0, *range(2, len(shape)))
     if training:
@@ -73,8 +88,6 @@ def batch_norm(
         v = (d * d).mean(dim=dims, keepdim=True)
         y = d * rsqrt(v + eps)
         if running_mean is not None or running_var is not None:
-            if momentum is None:
-                raise NotImplementedError("batch_norm(momentum=None) (a cumulative average) is not supported")
             # NOTE: the running statistics are buffers: updated in place, outside the graph
             if running_mean is not None:
                 running_mean.copy_(running_mean * (1 - momentum) + reshape(mu.detach(), (-1,)) * momentum)

@@ -10,6 +10,7 @@ import math
 from typing import Any, NamedTuple
 
 from .. import _dtypes
+from .._errors import ShapeError
 from ._common import Function, Tensor, apply1, cast, check_dim, kind, normalize_dims, output_tensor
 
 __all__ = [
@@ -143,14 +144,16 @@ def sum_to(x: Tensor, shape) -> Tensor:
 
 
 def broadcast_to(x: Tensor, size) -> Tensor:
-    """``x`` broadcast to ``size`` (a view; the gradient sums back)."""
+    """``x`` broadcast to ``size`` (a view; the gradient sums back); -1 keeps a dim, as in ``expand``."""
     size = tuple(size)
+    if -1 in size:
+        return x.expand(size)
     if x._data.shape == size:
         return x
     try:
         return apply1(BroadcastTo(size), x)
     except ValueError as e:
-        raise ValueError(f"broadcast_to: shape {x.shape} can't be broadcast to {size} ({e})") from None
+        raise ShapeError(f"broadcast_to: shape {x.shape} can't be broadcast to {size} ({e})") from None
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
@@ -158,7 +161,7 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  #
     if dtype is not None:
         x = x.to(dtype)
     x = _numeric(x)
-    return apply1(Sum(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+    return apply1(Sum(_all_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -170,7 +173,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
             f"complex dtype. Got: {x.dtype}"
         )
-    return apply1(Mean(None if dim is None else normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
+    return apply1(Mean(_all_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
 class Prod(_Reduction):
@@ -188,15 +191,24 @@ class Prod(_Reduction):
 
 def _prod_of_others(x: Tensor, axes) -> Tensor:
     """For each element, the product of the other elements of its reduced slice, without dividing by
-    zero: ``p / x`` where the slice has no zero, the product of the non-zeros at a slice's only zero,
-    0 elsewhere. Written in Tensor ops; NOTE: its second derivative is wrong in slices that hold a zero."""
+    zero, written in Tensor ops so that its own gradient (prod's second derivative) is right too.
+
+    It is ``(p / s) * z`` with ``s`` = x with its zeros set to 1, ``p`` the product of ``s`` over the
+    slice, and ``z`` the product of the slice's zeros other than this element, kept to first order:
+    1 with no zero; with one zero, 1 at it and the zero itself elsewhere; with two, the other zero
+    at each zero and 0 elsewhere; 0 with more (a product of two zeros has no first-order part)."""
     a, xp = x._data, x._backend.xp
     zero = a == 0
     zeros = xp.sum(xp.astype(zero, a.dtype), axis=axes, keepdims=True)
+    at_zero = _const(x, zero)
     safe = x.where(_const(x, xp.logical_not(zero)), 1)
     p = apply1(Prod(axes, True), safe)  # the product of the non-zeros
-    only_zero = _const(x, xp.logical_and(zero, zeros == 1))
-    return (p / safe).where(_const(x, zeros == 0), p.where(only_zero, 0))
+    zx = x.where(at_zero, 0)  # the zeros, differentiable: x there, 0 elsewhere
+    zsum = sum(zx, axes, keepdim=True)  # the slice's zeros, summed (0 in value)
+    one = zsum.where(_const(x, zero == False), 1)  # noqa: E712 - an array comparison
+    two = (zsum - zx).where(at_zero, 0)
+    z = one.where(_const(x, zeros == 1), two.where(_const(x, zeros == 2), 0))
+    return (p / safe) * z.where(_const(x, zeros > 0), 1)
 
 
 def _const(like: Tensor, arr) -> Tensor:
@@ -220,7 +232,9 @@ class AMax(Function):
     def backward(self, gy):
         (x,) = self.inputs
         a, xp = x._data, x._backend.xp
-        mask = xp.astype(a == self.y, a.dtype)
+        # NaN is the maximum of a slice that holds one: the gradient goes to the NaNs, as in PyTorch's max()
+        hit = (a == self.y) | (xp.isnan(a) & xp.isnan(self.y))
+        mask = xp.astype(hit, a.dtype)
         share = mask / xp.sum(mask, axis=self.axes, keepdims=True)
         return (gy.reshape(self.y.shape) * _const(x, share),)
 
@@ -316,8 +330,9 @@ def _count(shape, axes) -> int:
 
 
 def _numeric(x: Tensor) -> Tensor:
-    """Bools summed or multiplied as int64, as in PyTorch."""
-    return cast(x, _dtypes.int64) if kind(x) == "b" else x
+    """Bools and integers summed or multiplied as int64, as in PyTorch (NumPy would give uint8's
+    sum as uint64, the array API int32's as int32)."""
+    return cast(x, _dtypes.int64) if kind(x) in "biu" else x
 
 
 def _floating(x: Tensor) -> Tensor:
@@ -326,20 +341,63 @@ def _floating(x: Tensor) -> Tensor:
 
 def _all_dims(dim, ndim: int):
     """PyTorch's amax/amin/norm: None and () mean every dim."""
-    return None if dim is None or (not isinstance(dim, int) and len(tuple(dim)) == 0) else normalize_dims(dim, ndim)
+    return None if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0) else normalize_dims(dim, ndim)
 
 
-def var(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
-    """Variance over ``dim`` with Bessel's ``correction`` (divides by N - correction)."""
-    axes = normalize_dims(dim, x._data.ndim)
+def _correction(dim, unbiased, correction, what: str):
+    """PyTorch's var/std arguments: ``var(x, True)`` (unbiased, no dim), ``var(x, 0, True)``,
+    ``unbiased=`` or ``correction=`` (not both) as ``(dim, correction)``."""
+    if isinstance(dim, bool):  # var(x, unbiased)
+        if unbiased is not None:
+            raise TypeError(f"{what}(): got unbiased twice ({dim!r} as dim and {unbiased!r})")
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{what}(): give either unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return dim, correction
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` (None or (): all) with Bessel's ``correction`` (divides by N - correction;
+    ``unbiased=False`` is ``correction=0``); PyTorch's positional forms ``var(x, True)`` and
+    ``var(x, 0, True, True)`` work too."""
+    dim, correction = _correction(dim, unbiased, correction, "var")
+    x = _floating(x)
+    axes = _all_dims(dim, x._data.ndim)
     d = x - mean(x, axes, keepdim=True)
     n = _count(x._data.shape, axes) - correction
     return sum(d * d, axes, keepdim) / (n if n > 0 else 0.0)
 
 
-def std(x: Tensor, dim=None, *, correction=1, keepdim: bool = False) -> Tensor:
-    """Standard deviation over ``dim``: ``sqrt(var(...))``."""
-    return var(x, dim, correction=correction, keepdim=keepdim).sqrt()
+class _Root(Function):
+    """``v ** c`` (0 < c < 1) of a non-negative sum, with gradient 0 where ``v`` is 0: std's sqrt of the
+    variance and the p-norm's root, as in PyTorch (no spread, no gradient), not ``inf * 0``."""
+
+    __slots__ = ("c", "y")
+
+    def __init__(self, c: float) -> None:
+        self.c = c
+
+    def forward(self, xp, v):
+        self.y = y = xp.sqrt(v) if self.c == 0.5 else v**self.c
+        return y
+
+    def backward(self, gy):
+        (v,) = self.inputs
+        y = output_tensor(self, self.y)
+        nonzero = _const(y, v._data != 0)
+        return ((gy * y * self.c / v.where(nonzero, 1)).where(nonzero, 0),)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation over ``dim``: ``sqrt(var(...))`` with the same arguments; its gradient is
+    0 where the spread is 0 (as in PyTorch; sqrt's would be nan)."""
+    dim, correction = _correction(dim, unbiased, correction, "std")
+    return apply1(_Root(0.5), var(x, dim, keepdim=keepdim, correction=correction))
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -422,6 +480,10 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = _floating(x)
     axes = normalize_dims(dim, x._data.ndim)
     xp = x._backend.xp
+    if _count(x._data.shape, axes) == 0:  # an empty sum: log(0) = -inf, as in PyTorch
+        out = sum(x, axes, keepdim=True)
+        out = out + _const(out, xp.full_like(out._data, -math.inf))
+        return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
     m = xp.max(x._data, axis=axes, keepdims=True)
     # the shift is a constant (the result does not depend on it); infinite maxima shift by 0
     shift = _const(x, xp.where(xp.isfinite(m), m, xp.zeros_like(m)))
@@ -429,9 +491,44 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.reshape(_reduced_shape(x._data.shape, axes))
 
 
+class NuclearNorm(Function):
+    """The sum of the singular values of the matrices in the last two dims; its gradient is
+    ``U @ Vh`` (from the reduced SVD; once differentiable)."""
+
+    __slots__ = ("uv",)
+
+    def forward(self, xp, x):
+        u, sv, vh = xp.linalg.svd(x, full_matrices=False)
+        self.uv = u @ vh
+        return xp.sum(sv, axis=-1)
+
+    def backward(self, gy):
+        return (gy.reshape((*gy._data.shape, 1, 1)) * _const(gy, self.uv),)
+
+    def release(self) -> None:
+        self.inputs = self.uv = None
+
+
+def _nuclear_norm(x: Tensor, dim, keepdim: bool) -> Tensor:
+    ndim = x._data.ndim
+    if dim is None:
+        if ndim != 2:
+            raise ValueError(f"norm: p='nuc' of a tensor of shape {x.shape} needs dim (two dims), or a 2-D input")
+        dim = (0, 1)
+    axes = tuple(check_dim(d, ndim) for d in dim) if not isinstance(dim, int) else ()
+    if len(axes) != 2 or axes[0] == axes[1]:
+        raise ValueError(f"norm: p='nuc' needs two distinct dims, got dim={dim}")
+    rest = [i for i in range(ndim) if i not in axes]
+    y = apply1(NuclearNorm(), x.permute(*rest, *axes))
+    if keepdim:
+        y = y.reshape(_kept_shape(x._data.shape, axes))
+    return y
+
+
 def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Vector norm over ``dim`` (None: all elements): p = 2 or 'fro' (the default; gradient 0 at 0),
-    1, inf, -inf, 0 (count of non-zeros) or any other number."""
+    1, inf, -inf, 0 (count of non-zeros) or any other number (gradient 0 at 0 for p > 0, as in
+    PyTorch); 'nuc': the nuclear norm of a matrix (2-D, or over the two dims of ``dim``)."""
     if dtype is not None:
         x = x.to(dtype)
     x = _floating(x)
@@ -439,8 +536,10 @@ def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dty
     keepdim = bool(keepdim)
     if p == "fro" or p == 2:
         return apply1(Norm2(axes, keepdim), x)
+    if p == "nuc":
+        return _nuclear_norm(x, dim, keepdim)
     if isinstance(p, str):
-        raise NotImplementedError(f"norm: p={p!r} is not supported (use 'fro' or a number)")
+        raise ValueError(f"norm: p={p!r} is not available (use 'fro', 'nuc' or a number)")
     if p == 1:
         return sum(x.abs(), axes, keepdim)
     if p == math.inf:
@@ -449,7 +548,14 @@ def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dty
         return amin(x.abs(), axes, keepdim)
     if p == 0:
         return sum(cast(x != 0, x.dtype), axes, keepdim)
-    return sum(x.abs() ** p, axes, keepdim) ** (1 / p)
+    # NOTE: zeros masked out of |x| ** p (its gradient there is inf * 0 for p < 1) and the root's
+    # gradient 0 where the sum is 0: PyTorch's gradient 0 at 0
+    if p < 0:  # zeros count (|0| ** p is inf)
+        return sum(x.abs() ** p, axes, keepdim) ** (1 / p)
+    nonzero = _const(x, x._data != 0)
+    powers = (x.abs().where(nonzero, 1) ** p).where(nonzero, 0)
+    s = sum(powers, axes, keepdim)
+    return apply1(_Root(1 / p), s) if 0 < p < math.inf and 1 / p < 1 else s ** (1 / p)
 
 
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:

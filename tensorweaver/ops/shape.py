@@ -5,6 +5,7 @@ is built from; no data is copied where a view will do."""
 from __future__ import annotations
 
 from .. import _dtypes
+from .._errors import IndexOutOfRangeError, ShapeError
 from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims
 from .reduce import broadcast_to
 
@@ -88,16 +89,16 @@ def _resolve_shape(shape, numel: int, old, op: str = "reshape") -> tuple:
     for s in shape:
         if s != -1:
             if s < 0:
-                raise ValueError(f"{op}: invalid shape {shape}")
+                raise ShapeError(f"{op}: invalid shape {shape}")
             known *= s
     if len(unknown) > 1:
-        raise ValueError(f"{op}: only one dimension can be inferred, got shape {shape}")
+        raise ShapeError(f"{op}: only one dimension can be inferred, got shape {shape}")
     if unknown:
         if known == 0 or numel % known:
-            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old} (size {numel})")
+            raise ShapeError(f"{op}: shape {shape} is invalid for a tensor of shape {old} (size {numel})")
         shape = shape[: unknown[0]] + (numel // known,) + shape[unknown[0] + 1 :]
     elif known != numel:
-        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old} (size {numel})")
+        raise ShapeError(f"{op}: shape {shape} is invalid for a tensor of shape {old} (size {numel})")
     return shape
 
 
@@ -340,11 +341,11 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = check_dim(dim, len(shape))
     n = shape[d]
     if not -n <= start <= n:
-        raise IndexError(f"narrow: start ({start}) is out of range for dimension {d} of size {n}")
+        raise IndexOutOfRangeError(f"narrow: start ({start}) is out of range for dimension {d} of size {n}")
     if start < 0:
         start += n
     if length < 0 or start + length > n:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension {d} of size {n}")
+        raise IndexOutOfRangeError(f"narrow: start ({start}) + length ({length}) exceeds dimension {d} of size {n}")
     return slice_(x, (slice(None),) * d + (slice(start, start + length), Ellipsis))
 
 
@@ -404,7 +405,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     for t in tensors:
         s = tuple(t._data.shape)
         if len(s) != len(first) or not s or s[:d] + s[d + 1 :] != first[:d] + first[d + 1 :]:
-            raise ValueError(
+            raise ShapeError(
                 f"cat: tensors of shapes {first} and {s} can't be joined along dim {dim}: all dims but {dim} "
                 f"must match (0-d tensors can't be joined)"
             )
@@ -423,7 +424,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
     d = check_dim(dim, len(first) + 1)
     for t in tensors:
         if tuple(t._data.shape) != first:
-            raise ValueError(f"stack: expects each tensor to be equal size, but got {first} and {tuple(t._data.shape)}")
+            raise ShapeError(f"stack: expects each tensor to be equal size, but got {first} and {tuple(t._data.shape)}")
     return apply_n(Stack(d), tensors)
 
 

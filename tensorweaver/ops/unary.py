@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import math
 
-from ._common import Function, Tensor, apply1, const, float_input, output_tensor
+from .. import _dtypes
+from ._common import Function, Tensor, apply1, cast, const, float_input, kind, output_tensor
 from .elementwise import PowScalar, mul, rdiv
 
 __all__ = [
@@ -221,6 +222,8 @@ class Step(Function):
         self.fn = fn
 
     def forward(self, xp, x):
+        if xp.isdtype(x.dtype, "bool"):  # each is the identity on bools (NumPy has no bool sign/round)
+            return x
         return getattr(xp, self.fn)(x)
 
     def backward(self, gy):
@@ -330,7 +333,9 @@ def round(x: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's 
 
 
 def square(x: Tensor) -> Tensor:
-    """``x * x``."""
+    """``x * x`` (a bool tensor gives int64, as in PyTorch)."""
+    if kind(x) == "b":
+        x = cast(x, _dtypes.int64)
     return mul(x, x)
 
 
