@@ -7,6 +7,7 @@ built on the same Function base as the library's own ops.
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 from ..ops._common import cast
 from ..ops.reduce import sum_to
@@ -26,6 +27,8 @@ class FunctionCtx:
     _saved: tuple | None
     _live: int
     _freed: bool
+    _versions: tuple  # the saved tensors' versions when saved
+    _node: Any  # a weak reference to one of this call's nodes, or None
 
     def save_for_backward(self, *tensors) -> None:
         """Keep tensors (or None) for backward; read them back as ``ctx.saved_tensors``."""

@@ -240,7 +240,7 @@ def share_counter(x, out) -> None:
 def check_saved(fn: Function, xs: tuple) -> None:
     """Raise PyTorch's error when a value ``fn``'s backward reads was changed in place since ``fn``
     was recorded (an input it keeps, or its saved output)."""
-    for x, v in zip(xs, fn.versions):  # noqa: B905 - one per input
+    for x, v in zip(xs, fn.versions or ()):  # noqa: B905 - one per input
         if x._vc[0] != v:
             raise modified_error(fn, x._backend.from_native[x._data.dtype], x._data.shape, x.grad_fn, x._vc[0], v)
     if fn.saves_output:

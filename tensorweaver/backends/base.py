@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import os
+from typing import Any
 
 import numpy as np
 
@@ -328,9 +329,9 @@ def _numpy_scalars_dtype(data):
         float: _dtypes.get_default_dtype(),
         complex: _dtypes.default_complex(),
     }
-    out = None
-    for d in found:
-        d = python.get(d, d)
+    out: Any = None
+    for v in found:
+        d: Any = python.get(v, v)
         out = d if out is None else _dtypes.promote_types(out, d)
     return out
 
