@@ -25,10 +25,18 @@ from ._dtypes import (
     uint8,
 )
 from . import autograd
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backends import device
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .backends import device, get_default_device, set_default_device
 from .factories import (
     arange,
+    as_tensor,
     empty,
     empty_like,
     eye,
@@ -63,7 +71,9 @@ from .random import (
     set_rng_state,
 )
 from .serialization import load, save
-from .tensor import Tensor, tensor
+from . import return_types
+from .size import Size
+from .tensor import Tensor, allclose, equal, is_complex, is_floating_point, is_tensor, numel, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops
 from . import nn
@@ -79,6 +89,19 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor",
     "tensor",
+    "Size",
+    "return_types",
+    "is_tensor",
+    "numel",
+    "is_floating_point",
+    "is_complex",
+    "allclose",
+    "equal",
+    "as_tensor",
+    "set_default_device",
+    "get_default_device",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "device",
     "dtype",
     "backends",

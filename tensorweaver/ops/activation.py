@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, cast, check_dim, const, float_input, output_tensor
+from ._common import Function, Tensor, apply1, cast, check_dim, const, float_input, output_tensor, write_out
 from .compare import gt
 from .elementwise import clamp, where
 from .unary import erf, exp, expm1, log1p, tanh
@@ -91,8 +91,10 @@ class LeakyRelu(Function):
         self.inputs = self.mask = None
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(x: Tensor, *, out=None) -> Tensor:
     """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
+    if out is not None:
+        return write_out(out, sigmoid(x), "sigmoid")
     return apply1(Sigmoid(), float_input(x))
 
 

@@ -4,14 +4,14 @@ cosine similarity and pairwise distance."""
 from __future__ import annotations
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply2, resolve
+from ._common import Function, Tensor, apply2, resolve, write_out
 from .activation import dropout, softmax
 from .elementwise import clamp_min
 from .indexing import masked_fill
 from .reduce import norm, sum_to
 from .shape import mT_, reshape
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm"]
 
 
 class MatMul(Function):
@@ -52,8 +52,10 @@ class MatMul(Function):
         return gx, gyy
 
 
-def matmul(x: Tensor, other: Tensor) -> Tensor:
+def matmul(x: Tensor, other: Tensor, *, out=None) -> Tensor:
     """Matrix product with NumPy/PyTorch semantics; a shape mismatch names both shapes."""
+    if out is not None:
+        return write_out(out, matmul(x, other), "matmul")
     if not isinstance(other, Tensor) or not isinstance(x, Tensor):
         raise TypeError(f"matmul: both operands must be Tensors, got {type(x).__name__} and {type(other).__name__}")
     xs, ys = x._data.shape, other._data.shape
@@ -65,6 +67,31 @@ def matmul(x: Tensor, other: Tensor) -> Tensor:
     if other._backend is not x._backend or x._data.dtype is not other._data.dtype:
         x, other, _ = resolve(x, other, "matmul")
     return apply2(MatMul(), x, other)
+
+
+def mm(x: Tensor, mat2: Tensor, *, out=None) -> Tensor:
+    """The product of two matrices (2-D only; ``matmul`` broadcasts); differentiable."""
+    for name, t in (("self", x), ("mat2", mat2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"mm(): {name} must be a Tensor, got {type(t).__name__}")
+        if t._data.ndim != 2:
+            raise RuntimeError(f"mm(): {name} must be a matrix, got a {t._data.ndim}-D tensor of shape {t.shape}")
+    return matmul(x, mat2, out=out)
+
+
+def bmm(x: Tensor, mat2: Tensor, *, out=None) -> Tensor:
+    """Batched matrix product of ``(b, n, m)`` and ``(b, m, p)`` tensors (no broadcasting); differentiable."""
+    for name, t in (("batch1", x), ("batch2", mat2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"bmm(): {name} must be a Tensor, got {type(t).__name__}")
+        if t._data.ndim != 3:
+            raise RuntimeError(f"bmm(): {name} must be a 3D tensor, got shape {t.shape}")
+    xs, ys = x._data.shape, mat2._data.shape
+    if ys[0] != xs[0] or ys[1] != xs[2]:
+        raise RuntimeError(
+            f"bmm(): expected batch2 of shape [{xs[0]}, {xs[2]}, *] for batch1 of shape {list(xs)}, but got {list(ys)}"
+        )
+    return matmul(x, mat2, out=out)
 
 
 def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
@@ -120,4 +147,4 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
-TENSOR_METHODS = {"matmul": matmul}
+TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm}

@@ -5,7 +5,7 @@ is built from; no data is copied where a view will do."""
 from __future__ import annotations
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims
+from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims, write_out
 from .reduce import broadcast_to
 
 __all__ = [
@@ -386,8 +386,10 @@ def _common_dtype(tensors, op: str):
     return [cast(t, d) for t in tensors]
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """The tensors joined along an existing dim ``dim`` (dtypes promoted)."""
+    if out is not None:
+        return write_out(out, cat(tensors, dim), "cat")
     tensors = _common_dtype(tensors, "cat")
     first = tuple(tensors[0]._data.shape)
     d = check_dim(dim, len(first))
@@ -406,8 +408,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     """The tensors (all of one shape) joined along a new dim ``dim``."""
+    if out is not None:
+        return write_out(out, stack(tensors, dim), "stack")
     tensors = _common_dtype(tensors, "stack")
     first = tuple(tensors[0]._data.shape)
     d = check_dim(dim, len(first) + 1)
