@@ -93,7 +93,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         raise RuntimeError(f"topk(): selected index k ({k}) out of range: dimension {axis} has size {n}")
     b = x._backend
     idx = _argsort(x, axis, bool(largest), True)
-    idx = idx[(slice(None),) * axis + (slice(0, k),)]
+    idx = idx[(slice(None),) * axis + (slice(0, k), Ellipsis)]
     indices = Tensor._wrap(idx, b)
     return return_types.topk(gather(x, axis, indices), indices)
 
