@@ -96,11 +96,19 @@ class Tensor:
         sub = _elementwise.sub
         gather = _indexing.gather
         index_select = _indexing.index_select
+        argwhere = _indexing.argwhere
+        masked_select = _indexing.masked_select
+        nonzero = _indexing.nonzero
+        select = _indexing.select
+        unbind = _indexing.unbind
         masked_fill = _indexing.masked_fill
         scatter_add = _indexing.scatter_add
         matmul = _linalg.matmul
         mm = _linalg.mm
         bmm = _linalg.bmm
+        addmm = _linalg.addmm
+        dot = _linalg.dot
+        outer = _linalg.outer
         all = _reduce.all
         amax = _reduce.amax
         amin = _reduce.amin
@@ -134,6 +142,8 @@ class Tensor:
         unflatten = _shape.unflatten
         unsqueeze = _shape.unsqueeze
         view = _shape.view
+        roll = _shape.roll
+        t = _shape.t
         argsort = _sorting.argsort
         msort = _sorting.msort
         sort = _sorting.sort
@@ -197,7 +207,6 @@ class Tensor:
         def expand_as(self, other: Tensor) -> Tensor: ...
         def reshape_as(self, other: Tensor) -> Tensor: ...
         def view_as(self, other: Tensor) -> Tensor: ...
-        def t(self) -> Tensor: ...
         def where(self, condition: Tensor, y) -> Tensor: ...
         @property
         def T(self) -> Tensor: ...

@@ -617,3 +617,79 @@ def test_as_tensor_shares_what_it_can(device):
     assert tw.as_tensor([1, 2], device=device).device == tw.device(device)
     assert tw.as_tensor(3.5).item() == 3.5
     assert to_numpy(tw.as_tensor(np.float32(2.0))).dtype == np.float32
+
+
+# -- more of PyTorch's names: t, roll, select/unbind, masked_select, nonzero, dot/outer/addmm, finfo --------
+def test_shape_extras_match_torch(device):
+    torch = _torch()
+    a = _distinct((3, 4), seed=5)
+    x, tx = tw.tensor(a, device=device), torch.from_numpy(a)
+    cases = [
+        (tw.t(x), torch.t(tx)),
+        (x.t(), tx.t()),
+        (tw.roll(x, 1, 1), torch.roll(tx, 1, 1)),
+        (tw.roll(x, -5), torch.roll(tx, -5)),
+        (x.roll((1, 2), (0, 1)), tx.roll((1, 2), (0, 1))),
+        (tw.select(x, 1, -1), torch.select(tx, 1, -1)),
+        (tw.masked_select(x, x > 0), torch.masked_select(tx, tx > 0)),
+        (
+            x.masked_select(tw.tensor([True, False, True, False], device=device)),
+            tx.masked_select(torch.tensor([True, False, True, False])),
+        ),  # fmt: skip
+        (tw.nonzero(x > 0), torch.nonzero(tx > 0)),
+        (tw.argwhere(x > 0), torch.argwhere(tx > 0)),
+        (tw.nonzero(tw.tensor(3.0, device=device)), torch.nonzero(torch.tensor(3.0))),
+        (tw.dot(x[0], x[1]), torch.dot(tx[0], tx[1])),
+        (tw.outer(x[0], x[1, :3]), torch.outer(tx[0], tx[1, :3])),
+        (tw.addmm(x[0], x.T, x, beta=0.5, alpha=2.0), torch.addmm(tx[0], tx.T, tx, beta=0.5, alpha=2.0)),
+        ((x @ x.T).addmm(x, x.T, beta=0), (tx @ tx.T).addmm(tx, tx.T, beta=0)),
+    ]
+    for i, (got, ref) in enumerate(cases):
+        assert got.shape == tuple(ref.shape), (i, got.shape, ref.shape)
+        np.testing.assert_allclose(_host(got), ref.numpy(), rtol=1e-12, err_msg=str(i))
+        assert got.device == tw.device(device)
+    for got, ref in zip(tw.unbind(x, 1), torch.unbind(tx, 1), strict=True):
+        np.testing.assert_array_equal(_host(got), ref.numpy())
+    rows = tw.nonzero(x > 0, as_tuple=True)
+    for got, ref in zip(rows, torch.nonzero(tx > 0, as_tuple=True), strict=True):
+        np.testing.assert_array_equal(_host(got), ref.numpy())
+    with pytest.raises(RuntimeError, match=r"t\(\) expects a tensor with <= 2 dimensions"):
+        tw.ones(2, 2, 2, device=device).t()
+    with pytest.raises(RuntimeError, match="1D tensors expected"):
+        tw.dot(x, x)
+    with pytest.raises(RuntimeError, match="inconsistent tensor size"):
+        tw.dot(x[0], x[0, :2])
+    with pytest.raises(RuntimeError, match="bool mask"):
+        tw.masked_select(x, x)
+
+
+def test_shape_extras_are_differentiable(device):
+    check_op(lambda a: tw.roll(a, 2, 1), lambda a: np.roll(a, 2, 1), [[(3, 4)]], device)
+    check_op(lambda a: tw.roll(a, -1), lambda a: np.roll(a, -1), [[(2, 3)]], device)
+    check_op(lambda a: tw.select(a, 1, 2), lambda a: a[:, 2], [[(3, 4)]], device)
+    check_op(lambda a: tw.stack(tw.unbind(a, 0), 1), lambda a: a.T, [[(3, 2)]], device)
+    check_op(lambda a: tw.masked_select(a, a > 0), lambda a: a[a > 0], [[(3, 4)]], device)
+    check_op(lambda a, b: tw.dot(a, b), lambda a, b: np.dot(a, b), [[(4,), (4,)]], device)
+    check_op(lambda a, b: tw.outer(a, b), np.outer, [[(3,), (2,)]], device)
+    check_op(lambda c, a, b: tw.addmm(c, a, b, beta=0.5, alpha=2.0), lambda c, a, b: 0.5 * c + 2.0 * a @ b,
+             [[(2, 3), (2, 4), (4, 3)], [(3,), (2, 4), (4, 3)]], device)  # fmt: skip
+    check_op(lambda a: tw.t(a), lambda a: a.T, [[(2, 3)]], device)
+
+
+def test_finfo_and_iinfo_match_torch():
+    torch = _torch()
+    for name in ("float16", "float32", "float64"):
+        got, ref = tw.finfo(getattr(tw, name)), torch.finfo(getattr(torch, name))
+        for field in ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution"):
+            assert getattr(got, field) == getattr(ref, field), (name, field)
+        assert got.dtype == str(ref.dtype) == name and repr(got) == repr(ref)
+    assert tw.finfo().dtype == "float32" and tw.finfo(tw.complex128).eps == torch.finfo(torch.complex128).eps
+    for name in ("int8", "int16", "int32", "int64", "uint8"):
+        got, ref = tw.iinfo(getattr(tw, name)), torch.iinfo(getattr(torch, name))
+        assert (got.bits, got.min, got.max, got.dtype) == (ref.bits, ref.min, ref.max, ref.dtype), name
+    with pytest.raises(TypeError, match="not a floating point"):
+        tw.finfo(tw.int64)
+    with pytest.raises(TypeError, match="not an integer"):
+        tw.iinfo(tw.float32)
+    scores = tw.zeros(2, 2).masked_fill(tw.tensor([[False, True], [False, False]]), tw.finfo(tw.float32).min)
+    assert scores.softmax(-1).tolist()[0] == [1.0, 0.0]  # the attention-mask idiom

@@ -72,6 +72,8 @@ NOT_DIFFERENTIABLE = {
     "__rfloordiv__": lambda a: 1.0 // a,
     "__setitem__": _assign,
     "argsort": lambda a: tw.argsort(a, 1),
+    "nonzero": lambda a: tw.nonzero(a),
+    "argwhere": lambda a: tw.argwhere(a),
     "isclose": lambda a: tw.isclose(a, a * 1.0),
     "F.one_hot": lambda a: F.one_hot(tw.tensor([0, 2, 1], device=a.device), 3),
 }
@@ -105,6 +107,9 @@ API_EXTRAS = {
     "tw.is_complex": "`x.is_complex()`",
     "tw.allclose": "a Python bool (one host sync); also `Tensor.allclose`",
     "tw.equal": "same shape and values, a Python bool; also `Tensor.equal`",
+    "tw.finfo": "machine limits of a floating dtype (`bits`, `eps`, `max`, `min`, `tiny`, `smallest_normal`, "
+    "`resolution`, `dtype`), equal to `torch.finfo`'s",
+    "tw.iinfo": "`bits`, `min`, `max`, `dtype` of an integer dtype",
     "tw.as_tensor": "shares a NumPy array's memory (or returns the tensor itself) where it can, else copies",
     "Tensor.to": "`to(device, dtype=None, non_blocking=False, copy=False)`, `to(dtype, ...)`, "
     "`to(other_tensor, ...)`, by position or keyword; a None device or dtype changes nothing",

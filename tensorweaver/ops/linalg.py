@@ -11,7 +11,7 @@ from .indexing import masked_fill
 from .reduce import norm, sum_to
 from .shape import mT_, reshape
 
-__all__ = ["matmul", "mm", "bmm"]
+__all__ = ["matmul", "mm", "bmm", "dot", "outer", "addmm"]
 
 
 class MatMul(Function):
@@ -94,6 +94,36 @@ def bmm(x: Tensor, mat2: Tensor, *, out=None) -> Tensor:
     return matmul(x, mat2, out=out)
 
 
+def dot(x: Tensor, other: Tensor) -> Tensor:
+    """The dot product of two 1-D tensors of one length (no broadcasting); a 0-d tensor."""
+    for name, v in (("self", x), ("tensor", other)):
+        if not isinstance(v, Tensor) or v._data.ndim != 1:
+            got = f"shape {v.shape}" if isinstance(v, Tensor) else type(v).__name__
+            raise RuntimeError(f"dot(): 1D tensors expected, but {name} has {got}")
+    if x._data.shape != other._data.shape:
+        raise RuntimeError(f"dot(): inconsistent tensor size: {x.shape[0]} and {other.shape[0]} elements")
+    return matmul(x, other)
+
+
+def outer(x: Tensor, vec2: Tensor) -> Tensor:
+    """The outer product of two 1-D tensors: ``(n, m)``."""
+    for name, v in (("self", x), ("vec2", vec2)):
+        if not isinstance(v, Tensor) or v._data.ndim != 1:
+            got = f"shape {v.shape}" if isinstance(v, Tensor) else type(v).__name__
+            raise RuntimeError(f"outer(): 1D tensors expected, but {name} has {got}")
+    return reshape(x, (-1, 1)) * reshape(vec2, (1, -1))
+
+
+def addmm(x: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1, out=None) -> Tensor:
+    """``beta * x + alpha * (mat1 @ mat2)`` for matrices (``x`` broadcast); differentiable."""
+    if out is not None:
+        return write_out(out, addmm(x, mat1, mat2, beta=beta, alpha=alpha), "addmm")
+    p = mm(mat1, mat2)
+    if alpha != 1:
+        p = p * alpha
+    return p + (x if beta == 1 else x * beta) if beta != 0 else p
+
+
 def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
     """``x @ weight.T + bias``."""
     y = matmul(x, weight.mT if weight._data.ndim == 2 else weight)
@@ -147,4 +177,4 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
-TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm}
+TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot, "outer": outer, "addmm": addmm}
