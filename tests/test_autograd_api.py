@@ -202,7 +202,6 @@ SECOND_ORDER = {
     "topk": [(lambda a: tw.topk(a, 2).values * a[:, :2], [(2, 3)], {})],
     "msort": [(lambda a: tw.msort(a) * a, [(3, 2)], {})],
     "roll": [(lambda a: tw.roll(a, 1, 1) * a, [(2, 3)], {})],
-    "t": [(lambda a: tw.t(a) @ a, [(2, 3)], {})],
     "select": [(lambda a: tw.select(a, 1, 0) * a[:, 1], [(2, 3)], {})],
     "unbind": [(lambda a: tw.unbind(a, 0)[1] * a[0], [(2, 3)], {})],
     "masked_select": [(lambda a: tw.masked_select(a * a, a > 0), [(3, 4)], {})],
