@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from typing import SupportsIndex, overload
 
 __all__ = ["Size"]
 
@@ -26,6 +27,10 @@ class Size(tuple):
             n *= s
         return n
 
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Size: ...
     def __getitem__(self, index):
         r = tuple.__getitem__(self, index)
         return tuple.__new__(Size, r) if isinstance(index, slice) else r

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_M = TypeVar("_M", bound="_BareDecorator")
 
 __all__ = [
     "no_grad",
@@ -61,7 +66,11 @@ class _Mode:
 class _BareDecorator(_Mode):
     """A mode that also decorates without parentheses (``@tw.no_grad``), as PyTorch's."""
 
-    def __new__(cls, orig_func=None):
+    @overload
+    def __new__(cls: type[_M], orig_func: None = None) -> _M: ...
+    @overload
+    def __new__(cls, orig_func: _F) -> _F: ...
+    def __new__(cls, orig_func: Any = None) -> Any:
         self = super().__new__(cls)
         return self if orig_func is None else self(orig_func)
 
@@ -86,7 +95,11 @@ class inference_mode(_Mode):  # noqa: N801 - PyTorch's name
     ``with tw.inference_mode(): ...``, ``@tw.inference_mode()`` or ``@tw.inference_mode``;
     ``inference_mode(False)`` changes nothing."""
 
-    def __new__(cls, mode=True):
+    @overload
+    def __new__(cls, mode: bool = True) -> inference_mode: ...
+    @overload
+    def __new__(cls, mode: _F) -> _F: ...
+    def __new__(cls, mode: Any = True) -> Any:
         self = super().__new__(cls)
         if not callable(mode):
             return self
@@ -109,8 +122,13 @@ class inference_mode(_Mode):  # noqa: N801 - PyTorch's name
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with inference_mode(mode):
+            prev = state.enabled, state.inference
+            if mode:
+                state.enabled, state.inference = False, True
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                state.enabled, state.inference = prev
 
         return wrapper
 

@@ -572,7 +572,9 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
 
 def argwhere(x: Tensor) -> Tensor:
     """``nonzero(x)``: a ``(count, x.ndim)`` int64 tensor of the nonzero entries' indices."""
-    return nonzero(x)
+    r = nonzero(x)
+    assert isinstance(r, Tensor)
+    return r
 
 
 TENSOR_METHODS = {
