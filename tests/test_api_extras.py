@@ -693,3 +693,59 @@ def test_finfo_and_iinfo_match_torch():
         tw.iinfo(tw.float32)
     scores = tw.zeros(2, 2).masked_fill(tw.tensor([[False, True], [False, False]]), tw.finfo(tw.float32).min)
     assert scores.softmax(-1).tolist()[0] == [1.0, 0.0]  # the attention-mask idiom
+
+
+_EINSUM = [
+    ("ij,jk->ik", [(2, 3), (3, 4)]),
+    ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),
+    ("ij->ji", [(2, 3)]),
+    ("ij->", [(2, 3)]),
+    ("i,i->", [(3,), (3,)]),
+    ("i,j->ij", [(3,), (2,)]),
+    ("ij,jk", [(2, 3), (3, 4)]),
+    ("...ij,...jk->...ik", [(5, 2, 3), (5, 3, 4)]),
+    ("bij,jk->bik", [(2, 2, 3), (3, 4)]),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)]),
+    ("ijk->ki", [(2, 3, 4)]),
+    ("ij,ij->ij", [(2, 3), (2, 3)]),
+    ("ab,cd->abcd", [(2, 1), (3, 2)]),
+    ("...i,...i->...", [(1, 3), (4, 3)]),
+    ("bi,bj->b", [(2, 3), (2, 4)]),
+    ("Ab , bC -> CA", [(2, 3), (3, 2)]),
+]
+
+
+@pytest.mark.parametrize("equation,shapes", _EINSUM, ids=[e for e, _ in _EINSUM])
+def test_einsum_matches_torch(device, equation, shapes):
+    torch = _torch()
+    arrays, tensors = make_inputs(shapes, device, seed=4)
+    ref = torch.einsum(equation, *map(torch.from_numpy, arrays)).numpy()
+    got = tw.einsum(equation, *tensors)
+    assert got.shape == ref.shape and got.device == tw.device(device)
+    np.testing.assert_allclose(_host(got), ref, rtol=1e-12, atol=1e-12)
+    if shapes[0] != (1, 3):  # (its broadcast operand's gradient is summed over the size-1 dim; checked below)
+        check_op(
+            lambda *ts: tw.einsum(equation, *ts), lambda *a: np.einsum(equation.replace(" ", ""), *a), [shapes], device
+        )
+
+
+def test_einsum_gradients_match_torch_and_errors(device):
+    torch = _torch()
+    arrays, (a, b) = make_inputs([(1, 3), (4, 3)], device, seed=6)
+    tw.einsum("...i,...i->...", a, b).sum().backward()
+    ta, tb = (torch.tensor(x, requires_grad=True) for x in arrays)
+    torch.einsum("...i,...i->...", ta, tb).sum().backward()
+    np.testing.assert_allclose(_host(a.grad), ta.grad.numpy())
+    np.testing.assert_allclose(_host(b.grad), tb.grad.numpy())
+    x = tw.ones(2, 3, device=device)
+    assert tw.einsum("ij->i", [x]).tolist() == [3.0, 3.0]  # the operands as one list, as torch allows
+    with pytest.raises(ValueError, match="has 2 operands, but 1"):
+        tw.einsum("ij,jk->ik", x)
+    with pytest.raises(ValueError, match="names 3 dims"):
+        tw.einsum("ijk->i", x)
+    with pytest.raises(ValueError, match="sizes 3 and 2"):
+        tw.einsum("ij,jk->ik", x, x)
+    with pytest.raises(NotImplementedError, match="diagonal"):
+        tw.einsum("ii->i", tw.ones(2, 2, device=device))
+    with pytest.raises(ValueError, match="letters"):
+        tw.einsum("i1->i", x)

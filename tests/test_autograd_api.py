@@ -205,6 +205,10 @@ SECOND_ORDER = {
     "select": [(lambda a: tw.select(a, 1, 0) * a[:, 1], [(2, 3)], {})],
     "unbind": [(lambda a: tw.unbind(a, 0)[1] * a[0], [(2, 3)], {})],
     "masked_select": [(lambda a: tw.masked_select(a * a, a > 0), [(3, 4)], {})],
+    "einsum": [
+        (lambda a, b: tw.einsum("bij,bjk->bik", a, b), [(2, 2, 3), (2, 3, 2)], {}),
+        (lambda a, b: tw.einsum("i,j->ij", a, b), [(3,), (2,)], {}),
+    ],
     "dot": [(lambda a, b: tw.dot(a, b), [(3,), (3,)], {})],
     "outer": [(lambda a, b: tw.outer(a, b), [(3,), (2,)], {})],
     "addmm": [(lambda c, a, b: tw.addmm(c, a, b, beta=0.5, alpha=2.0), [(2, 3), (2, 4), (4, 3)], {})],

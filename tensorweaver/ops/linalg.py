@@ -8,10 +8,10 @@ from ._common import Function, Tensor, apply2, resolve, write_out
 from .activation import dropout, softmax
 from .elementwise import clamp_min
 from .indexing import masked_fill
-from .reduce import norm, sum_to
-from .shape import mT_, reshape
+from .reduce import norm, sum, sum_to
+from .shape import mT_, permute, reshape
 
-__all__ = ["matmul", "mm", "bmm", "dot", "outer", "addmm"]
+__all__ = ["matmul", "mm", "bmm", "dot", "outer", "addmm", "einsum"]
 
 
 class MatMul(Function):
@@ -124,6 +124,108 @@ def addmm(x: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1, out=None) -
     return p + (x if beta == 1 else x * beta) if beta != 0 else p
 
 
+def _einsum_parse(equation: str, operands) -> tuple[list[str], str]:
+    """The subscripts of each operand and of the output, ``...`` replaced by letters no user writes."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, out = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum(): {equation!r} has {len(terms)} operands, but {len(operands)} tensors were given")
+    n_ell = 0
+    for term, t in zip(terms, operands, strict=True):
+        if "..." in term:
+            n_ell = max(n_ell, t._data.ndim - (len(term) - 3))
+    ell = "".join(chr(0x3B1 + i) for i in range(n_ell))  # Greek letters: never an ASCII subscript
+    subs = []
+    for term, t in zip(terms, operands, strict=True):
+        letters = term.replace("...", "", 1)
+        if not all(c.isascii() and c.isalpha() for c in letters):
+            raise ValueError(
+                f"einsum(): subscripts must be letters a-z, A-Z (and one ...), got {term!r} in {equation!r}"
+            )
+        s = term.replace("...", ell[len(ell) - (t._data.ndim - len(letters)) :]) if "..." in term else term
+        if len(s) != t._data.ndim:
+            raise ValueError(f"einsum(): {term!r} names {len(s)} dims, but its operand has shape {t.shape}")
+        if len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum(): a subscript repeated within one operand ({term!r}, a diagonal)")
+        subs.append(s)
+    if arrow:
+        out = out.replace("...", ell)
+    else:  # implicit mode: the letters seen once, sorted, after the broadcast dims
+        seen = "".join(subs)
+        out = ell + "".join(sorted(c for c in set(seen) if seen.count(c) == 1 and c not in ell))
+    if len(set(out)) != len(out) or not set(out) <= set("".join(subs)):
+        raise ValueError(f"einsum(): output subscripts {out!r} must be distinct letters of the inputs ({equation!r})")
+    return subs, out
+
+
+def _einsum_sizes(subs, operands) -> dict:
+    sizes: dict = {}
+    for s, t in zip(subs, operands, strict=True):
+        for c, n in zip(s, t._data.shape, strict=True):
+            if sizes.get(c, 1) not in (1, n) and n != 1:
+                raise ValueError(f"einsum(): dim {c!r} has sizes {sizes[c]} and {n} ({[x.shape for x in operands]})")
+            sizes[c] = max(sizes.get(c, 1), n)
+    return sizes
+
+
+def _einsum_pair(a: Tensor, sa: str, b: Tensor, sb: str, keep: str, sizes: dict) -> tuple[Tensor, str]:
+    """Contract two operands into one over the letters not in ``keep``: one batched matmul."""
+    batch = [c for c in sa if c in sb and c in keep]
+    summed = [c for c in sa if c in sb and c not in keep]
+    free_a = [c for c in sa if c not in sb]
+    free_b = [c for c in sb if c not in sa]
+
+    def arrange(t: Tensor, s: str, order: list[str]) -> Tensor:
+        t = permute(t, tuple(s.index(c) for c in order)) if list(s) != order else t
+        shape = tuple(sizes[c] for c in order)
+        return t.expand(*shape) if tuple(t._data.shape) != shape else t  # size-1 dims broadcast
+
+    a = arrange(a, sa, batch + free_a + summed)
+    b = arrange(b, sb, batch + summed + free_b)
+    nb = [sizes[c] for c in batch]
+    m, k, n = (_prod(sizes[c] for c in g) for g in (free_a, summed, free_b))
+    y = reshape(a, (*nb, m, k)) @ reshape(b, (*nb, k, n))
+    return reshape(y, tuple(sizes[c] for c in batch + free_a + free_b)), "".join(batch + free_a + free_b)
+
+
+def _prod(values) -> int:
+    n = 1
+    for v in values:
+        n *= v
+    return n
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """Einstein summation: ``einsum("bij,bjk->bik", a, b)``, implicit output (``"ij,jk"``), ``...`` for
+    broadcast dims, any number of operands (contracted left to right, each pair as one batched
+    ``matmul``, so memory stays that of the operands and results); differentiable. Letters repeated
+    within one operand (diagonals, ``"ii->i"``) are not supported."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands or not all(isinstance(t, Tensor) for t in operands):
+        raise TypeError(f"einsum(): operands must be Tensors, got {[type(t).__name__ for t in operands]}")
+    subs, out = _einsum_parse(equation, operands)
+    sizes = _einsum_sizes(subs, operands)
+    ts = list(operands)
+    for i, (t, s) in enumerate(zip(ts, subs, strict=True)):  # letters only this operand has and the output lacks
+        others = out + "".join(subs[:i] + subs[i + 1 :])
+        gone = tuple(d for d, c in enumerate(s) if c not in others)
+        if gone:
+            ts[i], subs[i] = sum(t, gone), "".join(c for c in s if c in others)
+    y, sy = ts[0], subs[0]
+    for i in range(1, len(ts)):
+        keep = out + "".join(subs[i + 1 :])
+        y, sy = _einsum_pair(y, sy, ts[i], subs[i], keep, sizes)
+    gone = tuple(d for d, c in enumerate(sy) if c not in out)
+    if gone:
+        y, sy = sum(y, gone), "".join(c for c in sy if c in out)
+    if sy != out:
+        y = permute(y, tuple(sy.index(c) for c in out))
+    shape = tuple(sizes[c] for c in out)
+    return y if tuple(y._data.shape) == shape else y.expand(*shape)
+
+
 def linear(x: Tensor, weight: Tensor, bias=None) -> Tensor:
     """``x @ weight.T + bias``."""
     y = matmul(x, weight.mT if weight._data.ndim == 2 else weight)
@@ -177,4 +279,11 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     return norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
-TENSOR_METHODS = {"matmul": matmul, "mm": mm, "bmm": bmm, "dot": dot, "outer": outer, "addmm": addmm}
+TENSOR_METHODS = {
+    "matmul": matmul,
+    "mm": mm,
+    "bmm": bmm,
+    "dot": dot,
+    "outer": outer,
+    "addmm": addmm,
+}
