@@ -14,8 +14,10 @@ from ._dtypes import (
     dtype,
     float16,
     float32,
+    finfo,
     float64,
     get_default_dtype,
+    iinfo,
     int8,
     int16,
     int32,
@@ -25,10 +27,18 @@ from ._dtypes import (
     uint8,
 )
 from . import autograd
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backends import device
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .backends import device, get_default_device, set_default_device
 from .factories import (
     arange,
+    as_tensor,
     empty,
     empty_like,
     eye,
@@ -63,7 +73,9 @@ from .random import (
     set_rng_state,
 )
 from .serialization import load, save
-from .tensor import Tensor, tensor
+from . import return_types
+from .size import Size
+from .tensor import Tensor, allclose, equal, is_complex, is_floating_point, is_tensor, numel, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops
 from . import nn
@@ -82,6 +94,19 @@ __all__ = [
     "compile",
     "Tensor",
     "tensor",
+    "Size",
+    "return_types",
+    "is_tensor",
+    "numel",
+    "is_floating_point",
+    "is_complex",
+    "allclose",
+    "equal",
+    "as_tensor",
+    "set_default_device",
+    "get_default_device",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "device",
     "dtype",
     "backends",
@@ -107,6 +132,8 @@ __all__ = [
     "double",
     "long",
     "get_default_dtype",
+    "finfo",
+    "iinfo",
     "set_default_dtype",
     "promote_types",
     "no_grad",

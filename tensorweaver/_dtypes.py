@@ -19,6 +19,8 @@ __all__ = [
     "set_default_dtype",
     "promote_types",
     "to_dtype",
+    "finfo",
+    "iinfo",
 ]
 
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
@@ -143,3 +145,52 @@ def _promote(a: dtype, b: dtype) -> dtype:
     if wider is None:
         raise TypeError(f"no integer dtype can hold both {a} and {b}")
     return wider
+
+
+# IEEE 754 binary16/32/64: (bits, eps, max, smallest normal, resolution), as torch.finfo reports them
+_FLOAT_INFO = {
+    "float16": (16, 2.0**-10, 65504.0, 2.0**-14, 1e-3),
+    "float32": (32, 2.0**-23, (2 - 2.0**-23) * 2.0**127, 2.0**-126, 1e-6),
+    "float64": (64, 2.0**-52, (2 - 2.0**-52) * 2.0**1023, 2.0**-1022, 1e-15),
+}
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Machine limits of a floating-point dtype (the default dtype if none), as ``torch.finfo``:
+    ``bits``, ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``), ``resolution``, ``dtype``
+    (a string). A complex dtype gives the limits of its real part."""
+
+    __slots__ = ("bits", "eps", "max", "min", "tiny", "smallest_normal", "resolution", "dtype")
+
+    def __init__(self, type=None) -> None:  # noqa: A002 - PyTorch's parameter name
+        d = get_default_dtype() if type is None else to_dtype(type)
+        if d.kind == "c":
+            d = float32 if d is complex64 else float64
+        if d.kind != "f":
+            raise TypeError(f"finfo(): {d} is not a floating point dtype (use tw.iinfo for integers)")
+        self.bits, self.eps, self.max, self.tiny, self.resolution = _FLOAT_INFO[d.name]
+        self.min, self.smallest_normal, self.dtype = -self.max, self.tiny, d.name
+
+    def __repr__(self) -> str:
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, eps={self.eps:g}, "
+            f"smallest_normal={self.smallest_normal:g}, tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
+
+class iinfo:  # noqa: N801 - PyTorch's name
+    """Limits of an integer (or bool) dtype, as ``torch.iinfo``: ``bits``, ``min``, ``max``, ``dtype``."""
+
+    __slots__ = ("bits", "min", "max", "dtype")
+
+    def __init__(self, type) -> None:  # noqa: A002 - PyTorch's parameter name
+        d = to_dtype(type)
+        if d.kind not in "iub":
+            raise TypeError(f"iinfo(): {d} is not an integer dtype (use tw.finfo for floating point)")
+        self.bits = 8 if d.kind == "b" else d.itemsize * 8
+        self.min = -(2 ** (self.bits - 1)) if d.kind == "i" else 0
+        self.max = 1 if d.kind == "b" else (2 ** (self.bits - 1) - 1 if d.kind == "i" else 2**self.bits - 1)
+        self.dtype = d.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -31,6 +31,7 @@ __all__ = [
     "randperm",
     "from_numpy",
     "from_dlpack",
+    "as_tensor",
 ]
 
 
@@ -191,26 +192,40 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: 
     return _make(b.randperm(n, d, _generator_impl(generator, b)), b, requires_grad)
 
 
-def rand_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) with ``x``'s shape, dtype and device unless given (no ``generator=``,
-    as in PyTorch)."""
-    return _like(rand, x, dtype, device, requires_grad, x.shape)
+def rand_like(x: Tensor, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) with ``x``'s shape, dtype and device unless given, from ``generator``."""
+    return rand(
+        *x.shape,
+        generator=generator,
+        dtype=x.dtype if dtype is None else dtype,
+        device=x.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
-def randn_like(x: Tensor, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples with ``x``'s shape, dtype and device unless given."""
-    return _like(randn, x, dtype, device, requires_grad, x.shape)
+def randn_like(x: Tensor, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples with ``x``'s shape, dtype and device unless given, from ``generator``."""
+    return randn(
+        *x.shape,
+        generator=generator,
+        dtype=x.dtype if dtype is None else dtype,
+        device=x.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
-def randint_like(x: Tensor, low: int = 0, high: int | None = None, *, dtype=None, device=None, requires_grad=False):
+def randint_like(
+    x: Tensor, low: int = 0, high: int | None = None, *, generator=None, dtype=None, device=None, requires_grad=False
+):
     """Integers in [low, high) with ``x``'s shape, dtype and device unless given: ``randint_like(x, high)``
-    or ``randint_like(x, low, high)``."""
+    or ``randint_like(x, low, high)``, from ``generator``."""
     if high is None:
         low, high = 0, low
     return randint(
         low,
         high,
         tuple(x.shape),
+        generator=generator,
         dtype=x.dtype if dtype is None else dtype,
         device=x.device if device is None else device,
         requires_grad=requires_grad,
@@ -231,3 +246,16 @@ def from_dlpack(ext) -> Tensor:
         return ext.detach()
     arr, b = _backends.from_dlpack(ext)
     return Tensor._wrap(arr, b)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing memory where it can: a tensor already of that dtype and device is
+    returned itself, a NumPy array wanted on the CPU with its own dtype is shared (``from_numpy``);
+    anything else is copied (``tw.tensor``). Not in the graph unless ``data`` is a tensor in it."""
+    if isinstance(data, Tensor):
+        return data.to(device, dtype)
+    b = _backends.get_backend(device)
+    if b is _backends.cpu and type(data).__module__ == "numpy" and hasattr(data, "__array_interface__"):
+        if getattr(data, "ndim", 0) and (dtype is None or _dtypes.to_dtype(dtype).name == str(data.dtype)):
+            return from_numpy(data)
+    return Tensor(data, dtype=dtype, device=b.device)

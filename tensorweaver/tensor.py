@@ -12,6 +12,7 @@ from .autograd import engine as _engine
 from .autograd import function as _function
 from .autograd import grads as _grads
 from .autograd.grad_mode import state as _grad_state
+from .size import Size
 
 if TYPE_CHECKING:
     from .ops import activation as _activation
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
     from .ops import linalg as _linalg
     from .ops import reduce as _reduce
     from .ops import shape as _shape
+    from .ops import sorting as _sorting
     from .ops import unary as _unary
 
-__all__ = ["Tensor", "tensor"]
+__all__ = ["Tensor", "tensor", "is_tensor", "numel", "is_floating_point", "is_complex", "allclose", "equal"]
 
 
 class Tensor:
@@ -82,6 +84,7 @@ class Tensor:
         isfinite = _compare.isfinite
         isinf = _compare.isinf
         isnan = _compare.isnan
+        isclose = _compare.isclose
         le = _compare.le
         logical_and = _compare.logical_and
         logical_not = _compare.logical_not
@@ -104,9 +107,19 @@ class Tensor:
         sub = _elementwise.sub
         gather = _indexing.gather
         index_select = _indexing.index_select
+        argwhere = _indexing.argwhere
+        masked_select = _indexing.masked_select
+        nonzero = _indexing.nonzero
+        select = _indexing.select
+        unbind = _indexing.unbind
         masked_fill = _indexing.masked_fill
         scatter_add = _indexing.scatter_add
         matmul = _linalg.matmul
+        mm = _linalg.mm
+        bmm = _linalg.bmm
+        addmm = _linalg.addmm
+        dot = _linalg.dot
+        outer = _linalg.outer
         all = _reduce.all
         amax = _reduce.amax
         amin = _reduce.amin
@@ -140,6 +153,12 @@ class Tensor:
         unflatten = _shape.unflatten
         unsqueeze = _shape.unsqueeze
         view = _shape.view
+        roll = _shape.roll
+        t = _shape.t
+        argsort = _sorting.argsort
+        msort = _sorting.msort
+        sort = _sorting.sort
+        topk = _sorting.topk
         abs = _unary.abs
         ceil = _unary.ceil
         cos = _unary.cos
@@ -199,7 +218,6 @@ class Tensor:
         def expand_as(self, other: Tensor) -> Tensor: ...
         def reshape_as(self, other: Tensor) -> Tensor: ...
         def view_as(self, other: Tensor) -> Tensor: ...
-        def t(self) -> Tensor: ...
         def where(self, condition: Tensor, y) -> Tensor: ...
         @property
         def T(self) -> Tensor: ...
@@ -237,9 +255,9 @@ class Tensor:
         return self._data
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        """The size of each dimension, a tuple of ints."""
-        return tuple(self._data.shape)
+    def shape(self) -> Size:
+        """The size of each dimension, a ``tw.Size`` (a tuple of ints)."""
+        return _new_size(Size, self._data.shape)
 
     @property
     def ndim(self) -> int:
@@ -262,9 +280,9 @@ class Tensor:
         return self._backend.device.type == "cuda"
 
     def size(self, dim: int | None = None):
-        """The shape (a tuple), or the length of dimension ``dim``."""
-        shape = tuple(self._data.shape)
-        return shape if dim is None else shape[_args.check_dim(dim, len(shape))]
+        """The shape (a ``tw.Size``), or the length of dimension ``dim`` (an int)."""
+        shape = self._data.shape
+        return _new_size(Size, shape) if dim is None else shape[_args.check_dim(dim, len(shape))]
 
     def dim(self) -> int:
         """The number of dimensions (``ndim``)."""
@@ -276,6 +294,37 @@ class Tensor:
         for s in self._data.shape:
             n *= s
         return n
+
+    def nelement(self) -> int:
+        """The number of elements (``numel``)."""
+        return self.numel()
+
+    def element_size(self) -> int:
+        """The size of one element in bytes."""
+        return self.dtype.itemsize
+
+    def contiguous(self, memory_format=None) -> Tensor:
+        """This tensor itself: tensorweaver has no strided views to compact (PyTorch's ``contiguous()``
+        on a contiguous tensor)."""
+        return self
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        """True: see ``contiguous``."""
+        return True
+
+    def is_complex(self) -> bool:
+        """True for complex64 and complex128 tensors."""
+        return self.dtype.kind == "c"
+
+    def __index__(self) -> int:
+        """The value of a one-element integer (or bool) tensor as an int, so that a tensor can be a
+        slice bound or a list index (copies it to the host); anything else is a TypeError, as in PyTorch."""
+        if self.dtype.kind not in "biu" or self.numel() != 1:
+            raise TypeError(
+                f"only integer tensors of a single element can be converted to an index, got a {self.dtype} "
+                f"tensor of shape {tuple(self._data.shape)}"
+            )
+        return int(self.item())
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -505,22 +554,11 @@ class Tensor:
     __str__ = __repr__
 
     def to(self, *args, **kwargs) -> Tensor:
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``; returns
-        self when nothing changes (unless ``copy=True``). Differentiable; a device change copies
-        through the host."""
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        copy = kwargs.pop("copy", False)
-        if kwargs:
-            raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, _dtypes.dtype) or (a is not None and not isinstance(a, (str, _backends.device))):
-                dtype = a
-            else:
-                device = a
+        """``to(device, dtype=None, non_blocking=False, copy=False)``, ``to(dtype, ...)`` or
+        ``to(other_tensor, ...)`` (its device and dtype), as PyTorch, positionally or by keyword (a
+        None device or dtype changes nothing, an int device is ``cuda:<int>``); returns self when
+        nothing changes (unless ``copy=True``). Differentiable; a device change copies through the host."""
+        device, dtype, copy = _to_args(args, kwargs)
         out = self
         if device is not None:
             b = _backends.get_backend(device)
@@ -657,13 +695,240 @@ class Tensor:
         host = _as_ndarray(self._backend.transfer(self._data, to_host=True))
         return _rebuild, (type(self), host, str(self.device), self._requires_grad, getattr(self, "__dict__", None))
 
+    # -- PyTorch's constructors from a tensor, in-place math and conversions ------------------------
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        """A new tensor of ``data`` (copied) with this tensor's dtype and device unless given."""
+        return Tensor(
+            data,
+            dtype=self.dtype if dtype is None else dtype,
+            device=self.device if device is None else device,
+            requires_grad=requires_grad,
+        )
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        """Zeros of ``size`` (``new_zeros(2, 3)`` or ``new_zeros((2, 3))``), this tensor's dtype and device
+        unless given."""
+        return self._new("zeros", size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        """Ones of ``size``, this tensor's dtype and device unless given."""
+        return self._new("ones", size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        """An uninitialized tensor of ``size``, this tensor's dtype and device unless given."""
+        return self._new("empty", size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        """``fill_value`` everywhere in a tensor of ``size``, this tensor's dtype and device unless given."""
+        return self._new("full", (size,), dtype, device, requires_grad, fill_value)
+
+    def _new(self, kind: str, size: tuple, dtype, device, requires_grad: bool, *fill) -> Tensor:
+        if len(size) == 1 and not hasattr(size[0], "__index__"):
+            size = tuple(size[0])
+        shape = tuple(s.__index__() for s in size)
+        if any(s < 0 for s in shape):
+            raise RuntimeError(f"new_{kind}(): sizes must be non-negative, got {shape}")
+        b = self._backend if device is None else _backends.get_backend(device)
+        d = b.native_dtype(self.dtype if dtype is None else _dtypes.to_dtype(dtype))
+        t = Tensor._wrap(getattr(b.xp, kind)(shape, *fill, dtype=d, device=b.native_device), b)
+        return t.requires_grad_(True) if requires_grad else t
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor with ``other``'s dtype (and device, as PyTorch's ``type(other.type())``)."""
+        return self.to(other.device, other.dtype)
+
+    def allclose(self, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+        """``tw.allclose(self, other, ...)``: a Python bool."""
+        return allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other: Tensor):
+        """``tw.equal(self, other)``: a Python bool."""
+        return equal(self, other)
+
+    def detach_(self) -> Tensor:
+        """Make this tensor a leaf that does not require grad, in place; returns self."""
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def _update(self, result: Tensor, what: str) -> Tensor:
+        """Write ``result`` (computed from this tensor) into it: the tail of every in-place op below."""
+        _check_inplace(self)
+        if tuple(result._data.shape) != tuple(self._data.shape):
+            raise RuntimeError(
+                f"{what}: the result's shape {tuple(result._data.shape)} doesn't match the shape "
+                f"{tuple(self._data.shape)} of the tensor updated in place"
+            )
+        return _write_out(self, result, what)
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's parameter names
+        """``clamp`` in place, outside the graph; returns self."""
+        return self._update(_ops.clamp(self.detach(), min, max), "clamp_")
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min) -> Tensor:  # noqa: A002
+        """``clamp_min`` in place, outside the graph; returns self."""
+        return self._update(_ops.clamp_min(self.detach(), min), "clamp_min_")
+
+    def clamp_max_(self, max) -> Tensor:  # noqa: A002
+        """``clamp_max`` in place, outside the graph; returns self."""
+        return self._update(_ops.clamp_max(self.detach(), max), "clamp_max_")
+
+    def masked_fill_(self, mask: Tensor, value) -> Tensor:
+        """``masked_fill`` in place (``mask`` broadcast to this shape), outside the graph; returns self."""
+        return self._update(_ops.masked_fill(self.detach(), mask, value), "masked_fill_")
+
+    def pow_(self, exponent) -> Tensor:
+        """``self **= exponent``, outside the graph; returns self."""
+        return self._update(_ops.pow(self.detach(), exponent), "pow_")
+
+    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+        """``self += value * tensor1 * tensor2``, outside the graph; returns self."""
+        return self._inplace(tensor1 * tensor2 * value if value != 1 else tensor1 * tensor2, "__iadd__")
+
+    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
+        """``self += value * tensor1 / tensor2``, outside the graph; returns self."""
+        return self._inplace(tensor1 / tensor2 * value if value != 1 else tensor1 / tensor2, "__iadd__")
+
+    def lerp_(self, end: Tensor, weight) -> Tensor:
+        """``self += weight * (end - self)``, outside the graph; returns self."""
+        return self._inplace((end - self.detach()) * weight, "__iadd__")
+
+    def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with uniform samples in ``[from_, to)`` from ``generator`` (or the device's default); returns self."""
+        return self._update(self._draw("rand", generator) * (to - from_) + from_, "uniform_")
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with normal samples of ``mean`` and ``std``; returns self."""
+        return self._update(self._draw("randn", generator) * std + mean, "normal_")
+
+    def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+        """Fill with exponential samples of rate ``lambd``; returns self."""
+        return self._update((-self._draw("rand", generator)).log1p() * (-1.0 / lambd), "exponential_")
+
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        """Fill with 1 with probability ``p`` (a number or a tensor broadcast to this shape), else 0; returns self."""
+        u = self._draw("rand", generator)
+        return self._update(_ops.astype(u < p, self.dtype), "bernoulli_")
+
+    def _draw(self, kind: str, generator) -> Tensor:
+        b = self._backend
+        d = self.dtype if self.dtype in (_dtypes.float32, _dtypes.float64) else _dtypes.float32
+        draw = b.rand if kind == "rand" else b.randn
+        return Tensor._wrap(draw(tuple(self._data.shape), d, _generator_impl(generator, b)), b)
+
+    # NOTE: last in the class body: from here on ``int``, ``bool`` and ``float`` name these methods.
+    def long(self) -> Tensor:
+        """This tensor as int64."""
+        return self.to(_dtypes.int64)
+
+    def int(self) -> Tensor:
+        """This tensor as int32."""
+        return self.to(_dtypes.int32)
+
+    def short(self) -> Tensor:
+        """This tensor as int16."""
+        return self.to(_dtypes.int16)
+
+    def char(self) -> Tensor:
+        """This tensor as int8."""
+        return self.to(_dtypes.int8)
+
+    def byte(self) -> Tensor:
+        """This tensor as uint8."""
+        return self.to(_dtypes.uint8)
+
+    def bool(self) -> Tensor:
+        """This tensor as bool."""
+        return self.to(_dtypes.bool)
+
+    def half(self) -> Tensor:
+        """This tensor as float16."""
+        return self.to(_dtypes.float16)
+
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """``tw.tensor(data, dtype=None, device=None, requires_grad=False)``: the same as ``Tensor(...)``."""
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+def is_tensor(obj) -> bool:
+    """True for a ``tw.Tensor`` (or a subclass, such as ``nn.Parameter``)."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    """The number of elements of ``x``."""
+    return x.numel()
+
+
+def is_floating_point(x: Tensor) -> bool:
+    """True for a float16, float32 or float64 tensor."""
+    return x.is_floating_point()
+
+
+def is_complex(x: Tensor) -> bool:
+    """True for a complex64 or complex128 tensor."""
+    return x.is_complex()
+
+
+def allclose(x: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool:
+    """True when ``|x - other| <= atol + rtol * |other|`` everywhere (a Python bool: one host sync)."""
+    return bool(_ops.isclose(x, other, rtol, atol, equal_nan).all())
+
+
+def equal(x: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and the same values (a Python bool: one host sync)."""
+    if tuple(x._data.shape) != tuple(other._data.shape):
+        return False
+    return bool((x == other).all())
+
+
 # -- helpers --------------------------------------------------------------------------------------
+_new_size = tuple.__new__
+
+
+def _is_dtype(a) -> bool:
+    # anything but a device spelling (str, tw.device, int index) or None is taken for a dtype (tw.float32,
+    # Python's float, a NumPy dtype) and checked by to_dtype
+    return isinstance(a, _dtypes.dtype) or (a is not None and not isinstance(a, (str, int, _backends.device)))
+
+
+def _to_args(args: tuple, kwargs: dict):
+    """``(device, dtype, copy)`` from the arguments of ``Tensor.to`` (PyTorch's three overloads)."""
+    device = kwargs.pop("device", None)
+    dtype = kwargs.pop("dtype", None)
+    kwargs.pop("non_blocking", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("memory_format", None)  # every tensorweaver tensor is contiguous
+    if kwargs:
+        raise TypeError(f"to(): unexpected arguments {sorted(kwargs)}")
+    rest = list(args)
+    if rest:
+        a = rest.pop(0)
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif _is_dtype(a):
+            dtype = a
+        else:
+            if a is not None:
+                device = a
+            if rest and (rest[0] is None or _is_dtype(rest[0])):
+                b = rest.pop(0)
+                dtype = dtype if b is None else b
+    if len(rest) > 2 or not all(isinstance(v, bool) for v in rest):
+        raise TypeError(
+            f"to(): expected (device, dtype, non_blocking, copy), (dtype, non_blocking, copy) or "
+            f"(tensor, non_blocking, copy), got {tuple(type(v).__name__ for v in args)}"
+        )
+    if len(rest) == 2:
+        copy = rest[1]
+    if isinstance(device, int) and not isinstance(device, bool):
+        device = _backends.device("cuda", device)
+    return device, dtype, copy
+
+
 def _rebuild(cls, host, device: str, requires_grad: bool, state) -> Tensor:
     """Unpickle a tensor (see ``Tensor.__reduce__``)."""
     arr, b = _backends.as_array(host, None, device)
@@ -746,5 +1011,7 @@ _function.set_tensor_class(Tensor, _host_scalar_types, _backends.host_ndarray)
 # Tensor's operators and methods are the ops. Everything below binds them onto the class.
 from . import ops as _ops  # noqa: E402
 from .ops._common import resolve as _resolve  # noqa: E402
+from .ops._common import write_out as _write_out  # noqa: E402
+from .random import generator_impl as _generator_impl  # noqa: E402
 
 _ops.bind_tensor_methods(Tensor)

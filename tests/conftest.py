@@ -28,6 +28,8 @@ def device(request) -> str:
 @pytest.fixture(autouse=True)
 def _restore_global_state():
     dt = tw.get_default_dtype()
+    dev = tw.get_default_device()
     yield
     tw.set_default_dtype(dt)
+    tw.set_default_device(dev)
     assert tw.is_grad_enabled(), "a test left grad mode off"

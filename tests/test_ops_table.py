@@ -9,6 +9,7 @@ graph), the test files from a search of tests/.
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -70,12 +71,64 @@ NOT_DIFFERENTIABLE = {
     "__floordiv__": lambda a: a // 0.3,
     "__rfloordiv__": lambda a: 1.0 // a,
     "__setitem__": _assign,
+    "argsort": lambda a: tw.argsort(a, 1),
+    "nonzero": lambda a: tw.nonzero(a),
+    "argwhere": lambda a: tw.argwhere(a),
+    "isclose": lambda a: tw.isclose(a, a * 1.0),
     "F.one_hot": lambda a: F.one_hot(tw.tensor([0, 2, 1], device=a.device), 3),
 }
 
 # Differentiable ops without a second-order test of their own, with the reason.
 NOTES: dict[str, str] = {
     "__setitem__": "assignment is in place and outside the graph (it raises on a tensor that requires grad)",
+}
+
+# PyTorch names a training script reaches for that are not ops (so not in the tables): what each is
+# here. tests/test_api_extras.py tests them against PyTorch; test_api_extras_exist checks each resolves.
+API_EXTRAS = {
+    "tw.Size": "what `Tensor.shape` and `Tensor.size()` return: a tuple subclass with `numel()`, repr "
+    "`tw.Size([2, 3])` (its `str` is the plain tuple); `size(dim)` is an int",
+    "tw.return_types": "the named tuples `(values, indices)` of `sort` and `topk`",
+    "tw.set_default_device": "what `device=None` means for the factories, `tw.tensor` and layers' "
+    "parameters (`tw.from_numpy` stays on the CPU); `None` resets it",
+    "tw.get_default_device": "the device `device=None` means",
+    "tw.Generator": "`manual_seed`, `seed`, `initial_seed`, `get_state`/`set_state`, `device`; `generator=` "
+    "on every random function, `Tensor.uniform_`/`normal_`/`bernoulli_`/`exponential_`, `nn.init`, "
+    "`DataLoader`, the samplers and `random_split`",
+    "tw.manual_seed": "seeds every device's default generator; returns `tw.default_generator` (the CPU's)",
+    "tw.default_generator": "the CPU's default generator",
+    "tw.inference_mode": "`no_grad` under PyTorch's inference name (context manager, `@tw.inference_mode()` "
+    "or bare `@tw.inference_mode`); `inference_mode(False)` changes nothing",
+    "tw.is_inference_mode_enabled": "True inside `inference_mode()`",
+    "tw.no_grad": "a context manager, `@tw.no_grad()` or bare `@tw.no_grad`",
+    "tw.is_tensor": "True for a Tensor (a Parameter too)",
+    "tw.numel": "`x.numel()`",
+    "tw.is_floating_point": "`x.is_floating_point()`",
+    "tw.is_complex": "`x.is_complex()`",
+    "tw.allclose": "a Python bool (one host sync); also `Tensor.allclose`",
+    "tw.equal": "same shape and values, a Python bool; also `Tensor.equal`",
+    "tw.finfo": "machine limits of a floating dtype (`bits`, `eps`, `max`, `min`, `tiny`, `smallest_normal`, "
+    "`resolution`, `dtype`), equal to `torch.finfo`'s",
+    "tw.iinfo": "`bits`, `min`, `max`, `dtype` of an integer dtype",
+    "tw.as_tensor": "shares a NumPy array's memory (or returns the tensor itself) where it can, else copies",
+    "Tensor.to": "`to(device, dtype=None, non_blocking=False, copy=False)`, `to(dtype, ...)`, "
+    "`to(other_tensor, ...)`, by position or keyword; a None device or dtype changes nothing",
+    "Tensor.contiguous": "returns the tensor itself (tensorweaver has no strided views); `is_contiguous()` is True",
+    "Tensor.nelement": "`numel()`",
+    "Tensor.element_size": "bytes per element",
+    "Tensor.is_complex": "True for complex dtypes",
+    "Tensor.__index__": "a one-element integer tensor as a slice bound or list index (a host copy); a float or "
+    "many-element tensor is a TypeError, as in PyTorch",
+    "Tensor.new_tensor": "a copy of data with this tensor's dtype and device unless given",
+    "Tensor.new_zeros": "and `new_ones`, `new_empty`, `new_full`: this tensor's dtype and device unless given",
+    "Tensor.type_as": "this tensor with the other's dtype and device",
+    "Tensor.long": "and `int`, `short`, `char`, `byte`, `bool`, `half` (with `float`, `double`)",
+    "Tensor.clamp_": "and `clip_`, `clamp_min_`, `clamp_max_`, `masked_fill_`, `pow_`, `addcmul_`, `addcdiv_`, "
+    "`lerp_`: in place, outside the graph (an error on a tensor that requires grad while grad mode is on)",
+    "Tensor.uniform_": "and `normal_`, `bernoulli_`, `exponential_`, each with `generator=`",
+    "Tensor.detach_": "makes the tensor a leaf that does not require grad, in place",
+    "Function.next_functions": "`grad_fn.next_functions`: `((node, 0), ...)` per input, `AccumulateGrad` "
+    "(`.variable`) for leaves",
 }
 
 # How tests spell the ops that are operators.
@@ -225,6 +278,28 @@ def generate() -> str:
         if d == "no":
             files.add(Path(__file__).name)
         lines.append(f"| `{name}` | {d} | {d2} | {', '.join(sorted(files)) or '—'} |")
+    out_ops = sorted(n for n in ops.__all__ if "out" in inspect.signature(getattr(ops, n)).parameters)
+    keepdims_ops = sorted(n for n in ops.__all__ if "keepdims" in inspect.signature(getattr(ops, n)).parameters)
+    lines += [
+        "",
+        "## `out=` and `keepdims=`",
+        "",
+        "`out=` (as PyTorch: the result is written into the given tensor and returned; cast to its dtype,",
+        "never to a lower kind; resized with PyTorch's warning unless it is empty; an error when an input",
+        "requires grad while grad mode is on; `(values, indices)` for `sort`, `topk`, `max`, `min`): "
+        + ", ".join(f"`{n}`" for n in out_ops)
+        + ".",
+        "",
+        "`keepdims=` (NumPy's spelling, accepted where PyTorch accepts it): "
+        + ", ".join(f"`{n}`" for n in keepdims_ops)
+        + ".",
+        "",
+        "## PyTorch names beyond the ops",
+        "",
+        "| name | here |",
+        "|---|---|",
+    ]
+    lines += [f"| `{n}` | {what} |" for n, what in API_EXTRAS.items()]
     lines += ["", "## Notes", ""]
     lines += [f"- `{n}`: {why}" for n, why in sorted(NOTES.items())]
     return "\n".join(lines) + "\n"
@@ -270,6 +345,16 @@ def test_the_table_claims_what_the_tests_check():
         )
         if name in NOT_DIFFERENTIABLE:
             assert d == "no", f"docs/ops.md says {name} is differentiable, but it records no graph"
+
+
+@pytest.mark.parametrize("name", sorted(API_EXTRAS))
+def test_api_extras_exist(name):
+    owner, attr = name.split(".", 1)
+    base = {"tw": tw, "Tensor": tw.Tensor, "Function": tw.autograd.function.Function}[owner]
+    assert hasattr(base, attr), f"docs/ops.md lists {name}, which does not exist"
+    assert name in DOC.read_text(encoding="utf-8"), (
+        f"{name} missing from docs/ops.md (run python tests/test_ops_table.py)"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(NOT_DIFFERENTIABLE))

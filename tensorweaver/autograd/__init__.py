@@ -1,7 +1,14 @@
 """Autograd: the Function base, the backward engine, grad(), grad modes, custom Functions, gradcheck, anomaly mode."""
 
 from .anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 
 # isort: split
 # NOTE: the modules below use Tensor: importing them imports tensorweaver.tensor and the ops, which
@@ -22,6 +29,8 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled",
+    "inference_mode",
+    "is_inference_mode_enabled",
     "detect_anomaly",
     "set_detect_anomaly",
     "is_anomaly_enabled",

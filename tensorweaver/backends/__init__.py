@@ -26,6 +26,8 @@ __all__ = [
     "register_backend",
     "registered_backends",
     "manual_seed",
+    "set_default_device",
+    "get_default_device",
     "cpu",
     "SCALAR_TYPES",
 ]
@@ -33,6 +35,19 @@ __all__ = [
 cpu = NumpyBackend()
 _by_device: dict[device, Backend] = {cpu.device: cpu}
 _factories: dict[str, object] = {}
+_default: list[Backend] = [cpu]  # what device=None means (set_default_device)
+
+
+def set_default_device(dev) -> None:
+    """Make ``dev`` (a device, a string, or None for the CPU) what ``device=None`` means for the
+    factories and ``tw.tensor`` (as ``torch.set_default_device``); checked at once, so a CUDA device
+    that can't be used here is a ``BackendUnavailable`` now. ``tw.from_numpy`` stays on the CPU."""
+    _default[0] = cpu if dev is None else get_backend(dev)
+
+
+def get_default_device() -> device:
+    """The device that ``device=None`` means (the CPU unless ``set_default_device`` changed it)."""
+    return _default[0].device
 
 
 def register_backend(name: str, namespace, device=None) -> device:
@@ -71,12 +86,12 @@ def registered_backends() -> list[str]:
 
 
 def get_backend(dev=None) -> Backend:
-    """The backend for a device (a ``tw.device``, a string, or None for the CPU), made once.
+    """The backend for a device (a ``tw.device``, a string, or None for the default device), made once.
 
     Raises ``BackendUnavailable`` with the reason and the fix when CUDA cannot be used here.
     """
     if dev is None:
-        return cpu
+        return _default[0]
     b = _by_device.get(dev) if isinstance(dev, _Device) else None
     if b is not None:
         return b

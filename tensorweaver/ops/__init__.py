@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from .. import _dtypes
 from ..autograd.function import output, record
-from . import activation, compare, conv, elementwise, indexing, linalg, loss, normalization, reduce, shape, unary
+from . import (
+    activation,
+    compare,
+    conv,
+    elementwise,
+    indexing,
+    linalg,
+    loss,
+    normalization,
+    reduce,
+    shape,
+    sorting,
+    unary,
+)
 from ._common import Function, Tensor, cast, state
 from .activation import *  # noqa: F403
 from .compare import *  # noqa: F403
@@ -21,9 +34,23 @@ from .linalg import matmul
 from .reduce import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .shape import mT_, t_
+from .sorting import *  # noqa: F403
 from .unary import *  # noqa: F403
 
-_MODULES = (elementwise, unary, activation, compare, reduce, shape, indexing, linalg, conv, normalization, loss)
+_MODULES = (
+    elementwise,
+    unary,
+    activation,
+    compare,
+    reduce,
+    shape,
+    indexing,
+    linalg,
+    conv,
+    normalization,
+    loss,
+    sorting,
+)
 
 # NOTE: spelled out (not a comprehension over _MODULES) so that type checkers see every name
 __all__: list[str] = []
@@ -38,6 +65,7 @@ __all__ += linalg.__all__
 __all__ += conv.__all__
 __all__ += normalization.__all__
 __all__ += loss.__all__
+__all__ += sorting.__all__
 __all__ += ["astype", "to_backend"]
 
 

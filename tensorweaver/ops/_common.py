@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from .. import _dtypes
 from .._args import SCALAR_RANK, check_dim, device_error
 from ..autograd.function import Function, apply1, apply2, apply_n
@@ -27,6 +29,9 @@ __all__ = [
     "output_tensor",
     "normalize_dims",
     "check_dim",
+    "write_out",
+    "write_out_pair",
+    "keepdim_alias",
 ]
 
 _wrap = Tensor._wrap
@@ -215,3 +220,53 @@ def normalize_dims(dim, ndim: int):
     if ndim and len(axes) != len(tuple(dim)):
         raise ValueError(f"dim {tuple(dim)} appears more than once")
     return axes
+
+
+def write_out(out, y: Tensor, what: str) -> Tensor:
+    """Store the result ``y`` of op ``what`` in the tensor ``out`` and return ``out`` (the ``out=``
+    argument of PyTorch's ops): cast to ``out``'s dtype where PyTorch would (never to a lower kind:
+    a float result into an int tensor is an error), ``out`` resized (with PyTorch's warning unless it
+    is empty) when its shape differs. Like PyTorch, refused when the result needs a gradient."""
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{what}(): argument 'out' must be a Tensor, got {type(out).__name__}")
+    if state.enabled and (y._requires_grad or out._requires_grad):
+        raise RuntimeError(
+            f"{what}(): functions with out=... arguments don't support automatic differentiation, but one of "
+            f"the arguments requires grad."
+        )
+    if out._backend is not y._backend:
+        raise RuntimeError(f"{what}(): expected the out tensor on device {y.device}, but got {out.device}")
+    fn = y._backend.from_native
+    dy, do = fn[y._data.dtype], fn[out._data.dtype]
+    if _dtypes._KIND_RANK[dy.kind] > _dtypes._KIND_RANK[do.kind]:
+        raise RuntimeError(f"{what}(): result type {dy} can't be cast to the desired output type {do}")
+    shape, want = tuple(out._data.shape), tuple(y._data.shape)
+    if shape == want:
+        return out.copy_(y)
+    if 0 not in shape:
+        warnings.warn(
+            f"{what}(): an output with one or more elements was resized since it had shape {list(shape)}, which "
+            f"does not match the required output shape {list(want)} (as PyTorch, which deprecates it: pass an "
+            f"out tensor of the right shape, or an empty one)",
+            UserWarning,
+            stacklevel=3,
+        )
+    xp = y._backend.xp
+    out._data = xp.astype(y._data, out._data.dtype, copy=True)
+    return out
+
+
+def write_out_pair(out, result, what: str):
+    """``out=(values, indices)`` of an op that returns two tensors: each written as ``write_out``."""
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError(f"{what}(): out must be a tuple of two tensors (values, indices), got {type(out).__name__}")
+    return type(result)(write_out(out[0], result[0], what), write_out(out[1], result[1], what))
+
+
+def keepdim_alias(keepdim, keepdims, what: str) -> bool:
+    """``keepdim``, or NumPy's spelling ``keepdims`` where it is given (PyTorch accepts both)."""
+    if keepdims is None:
+        return keepdim
+    if keepdim is not False and bool(keepdim) != bool(keepdims):
+        raise TypeError(f"{what}(): got both keepdim={keepdim} and keepdims={keepdims}")
+    return keepdims

@@ -7,7 +7,20 @@ import math
 from typing import Any
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, const, float_input, kind, output_tensor, state
+from ._common import (
+    Function,
+    Tensor,
+    apply1,
+    apply_n,
+    cast,
+    check_dim,
+    const,
+    float_input,
+    kind,
+    output_tensor,
+    state,
+    write_out,
+)
 from .compare import gt
 from .elementwise import clamp, where
 from .unary import erf, exp, log1p, tanh
@@ -95,8 +108,10 @@ class LeakyRelu(Function):
         self.inputs = self.mask = None
 
 
-def sigmoid(x: Tensor) -> Tensor:
+def sigmoid(x: Tensor, *, out=None) -> Tensor:
     """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
+    if out is not None:
+        return write_out(out, sigmoid(x), "sigmoid")
     return apply1(Sigmoid(), float_input(x))
 
 

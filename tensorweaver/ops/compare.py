@@ -3,8 +3,9 @@ ops, isnan/isinf/isfinite and floor division."""
 
 from __future__ import annotations
 
+from .. import _dtypes
 from .._errors import ShapeError
-from ._common import Tensor, kind, operands
+from ._common import Tensor, kind, operands, write_out
 
 __all__ = [
     "eq",
@@ -25,6 +26,7 @@ __all__ = [
     "isinf",
     "isfinite",
     "floor_divide",
+    "isclose",
 ]
 
 
@@ -36,33 +38,45 @@ def _nograd(name: str, op, x, y) -> Tensor:
         raise ShapeError(f"{name}: shapes {x.shape} and {y.shape} cannot be broadcast together ({e})") from None
 
 
-def eq(x: Tensor, other) -> Tensor:
+def eq(x: Tensor, other, *, out=None) -> Tensor:
     """``x == other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, eq(x, other), "eq")
     return _nograd("eq", lambda xp, a, b: a == b, x, other)
 
 
-def ne(x: Tensor, other) -> Tensor:
+def ne(x: Tensor, other, *, out=None) -> Tensor:
     """``x != other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, ne(x, other), "ne")
     return _nograd("ne", lambda xp, a, b: a != b, x, other)
 
 
-def lt(x: Tensor, other) -> Tensor:
+def lt(x: Tensor, other, *, out=None) -> Tensor:
     """``x < other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, lt(x, other), "lt")
     return _nograd("lt", lambda xp, a, b: a < b, x, other)
 
 
-def le(x: Tensor, other) -> Tensor:
+def le(x: Tensor, other, *, out=None) -> Tensor:
     """``x <= other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, le(x, other), "le")
     return _nograd("le", lambda xp, a, b: a <= b, x, other)
 
 
-def gt(x: Tensor, other) -> Tensor:
+def gt(x: Tensor, other, *, out=None) -> Tensor:
     """``x > other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, gt(x, other), "gt")
     return _nograd("gt", lambda xp, a, b: a > b, x, other)
 
 
-def ge(x: Tensor, other) -> Tensor:
+def ge(x: Tensor, other, *, out=None) -> Tensor:
     """``x >= other`` elementwise (a bool tensor)."""
+    if out is not None:
+        return write_out(out, ge(x, other), "ge")
     return _nograd("ge", lambda xp, a, b: a >= b, x, other)
 
 
@@ -70,23 +84,31 @@ def _truth(xp, a):
     return a if a.dtype == xp.bool else a != 0
 
 
-def logical_and(x: Tensor, other) -> Tensor:
+def logical_and(x: Tensor, other, *, out=None) -> Tensor:
     """Elementwise logical and (nonzero is True); a bool tensor."""
+    if out is not None:
+        return write_out(out, logical_and(x, other), "logical_and")
     return _nograd("logical_and", lambda xp, a, b: xp.logical_and(_truth(xp, a), _truth(xp, b)), x, other)
 
 
-def logical_or(x: Tensor, other) -> Tensor:
+def logical_or(x: Tensor, other, *, out=None) -> Tensor:
     """Elementwise logical or (nonzero is True); a bool tensor."""
+    if out is not None:
+        return write_out(out, logical_or(x, other), "logical_or")
     return _nograd("logical_or", lambda xp, a, b: xp.logical_or(_truth(xp, a), _truth(xp, b)), x, other)
 
 
-def logical_xor(x: Tensor, other) -> Tensor:
+def logical_xor(x: Tensor, other, *, out=None) -> Tensor:
     """Elementwise logical exclusive or (nonzero is True); a bool tensor."""
+    if out is not None:
+        return write_out(out, logical_xor(x, other), "logical_xor")
     return _nograd("logical_xor", lambda xp, a, b: xp.logical_xor(_truth(xp, a), _truth(xp, b)), x, other)
 
 
-def logical_not(x: Tensor) -> Tensor:
+def logical_not(x: Tensor, *, out=None) -> Tensor:
     """Elementwise logical not (nonzero is True); a bool tensor."""
+    if out is not None:
+        return write_out(out, logical_not(x), "logical_not")
     xp = x._backend.xp
     return Tensor._wrap(xp.logical_not(_truth(xp, x._data)), x._backend)
 
@@ -99,26 +121,34 @@ def _check_integral(name: str, *ts) -> None:
             raise TypeError(f"{name}: only integer and bool operands are supported, got a float")
 
 
-def bitwise_and(x: Tensor, other) -> Tensor:
+def bitwise_and(x: Tensor, other, *, out=None) -> Tensor:
     """``x & other`` for integer or bool tensors (logical and for bools)."""
+    if out is not None:
+        return write_out(out, bitwise_and(x, other), "bitwise_and")
     _check_integral("bitwise_and", x, other)
     return _nograd("bitwise_and", lambda xp, a, b: xp.bitwise_and(a, b), x, other)
 
 
-def bitwise_or(x: Tensor, other) -> Tensor:
+def bitwise_or(x: Tensor, other, *, out=None) -> Tensor:
     """``x | other`` for integer or bool tensors."""
+    if out is not None:
+        return write_out(out, bitwise_or(x, other), "bitwise_or")
     _check_integral("bitwise_or", x, other)
     return _nograd("bitwise_or", lambda xp, a, b: xp.bitwise_or(a, b), x, other)
 
 
-def bitwise_xor(x: Tensor, other) -> Tensor:
+def bitwise_xor(x: Tensor, other, *, out=None) -> Tensor:
     """``x ^ other`` for integer or bool tensors."""
+    if out is not None:
+        return write_out(out, bitwise_xor(x, other), "bitwise_xor")
     _check_integral("bitwise_xor", x, other)
     return _nograd("bitwise_xor", lambda xp, a, b: xp.bitwise_xor(a, b), x, other)
 
 
-def bitwise_not(x: Tensor) -> Tensor:
+def bitwise_not(x: Tensor, *, out=None) -> Tensor:
     """``~x`` for integer or bool tensors (logical not for bools)."""
+    if out is not None:
+        return write_out(out, bitwise_not(x), "bitwise_not")
     _check_integral("bitwise_not", x)
     return Tensor._wrap(x._backend.xp.bitwise_invert(x._data), x._backend)
 
@@ -133,23 +163,31 @@ def _float_test(x: Tensor, name: str, fill: bool) -> Tensor:
     return Tensor._wrap(getattr(xp, name)(x._data), b)
 
 
-def isnan(x: Tensor) -> Tensor:
+def isnan(x: Tensor, *, out=None) -> Tensor:
     """True where ``x`` is NaN."""
+    if out is not None:
+        return write_out(out, isnan(x), "isnan")
     return _float_test(x, "isnan", False)
 
 
-def isinf(x: Tensor) -> Tensor:
+def isinf(x: Tensor, *, out=None) -> Tensor:
     """True where ``x`` is +-inf."""
+    if out is not None:
+        return write_out(out, isinf(x), "isinf")
     return _float_test(x, "isinf", False)
 
 
-def isfinite(x: Tensor) -> Tensor:
+def isfinite(x: Tensor, *, out=None) -> Tensor:
     """True where ``x`` is neither NaN nor +-inf."""
+    if out is not None:
+        return write_out(out, isfinite(x), "isfinite")
     return _float_test(x, "isfinite", True)
 
 
-def floor_divide(x: Tensor, other) -> Tensor:
+def floor_divide(x: Tensor, other, *, out=None) -> Tensor:
     """``x // other`` rounded toward -inf (as Python and PyTorch do); not differentiable."""
+    if out is not None:
+        return write_out(out, floor_divide(x, other), "floor_divide")
     return _nograd("floor_divide", lambda xp, a, b: xp.floor_divide(a, b), x, other)
 
 
@@ -173,7 +211,29 @@ def _reflected(fn):
     return op
 
 
+def isclose(x: Tensor, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """True where ``|x - other| <= atol + rtol * |other|`` (equal values, infinities included, are
+    always close; NaNs only with ``equal_nan``), as a bool tensor."""
+    x, y = operands(x, other, "isclose")
+    b = x._backend
+    xp, a, c = b.xp, x._data, y._data
+    close = a == c
+    if kind(x) in "fc":
+        finite = xp.isfinite(a) & xp.isfinite(c)  # (inf - inf would be a NaN with a warning)
+        zero = xp.zeros_like(a)
+        a, c = xp.where(finite, a, zero), xp.where(finite, c, zero)
+        close = close | (finite & (xp.abs(a - c) <= atol + rtol * xp.abs(c)))
+        if equal_nan:
+            close = close | (xp.isnan(x._data) & xp.isnan(y._data))
+    elif kind(x) != "b":  # integers: the tolerance in floating point (no wrap-around of a - c)
+        f = b.to_native.get(_dtypes.float64, b.native_dtype(_dtypes.float32))
+        af, cf = xp.astype(a, f), xp.astype(c, f)
+        close = close | (xp.abs(af - cf) <= atol + rtol * xp.abs(cf))
+    return Tensor._wrap(close, b)
+
+
 TENSOR_METHODS = {
+    "isclose": isclose,
     "eq": eq,
     "ne": ne,
     "lt": lt,

@@ -19,6 +19,7 @@ from ._common import (
     output_tensor,
     resolve,
     scalar_tensor,
+    write_out,
 )
 from .compare import _operator, _reflected, floor_divide, gt, lt
 from .reduce import sum_to, sum_to_array
@@ -392,8 +393,10 @@ def _reflected_scalar(scalar_cls, op, x: Tensor, other):
     return op(t, x) if t is not None else apply1(scalar_cls(c), x)
 
 
-def add(x, other, *, alpha=1):
+def add(x, other, *, alpha=1, out=None):
     """``x + alpha * other``, broadcasting; Python scalars on either side."""
+    if out is not None:
+        return write_out(out, add(x, other, alpha=alpha), "add")
     if alpha != 1:
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     if not isinstance(x, Tensor):
@@ -401,8 +404,10 @@ def add(x, other, *, alpha=1):
     return _binary(Add, AddScalar, x, other)
 
 
-def sub(x, other, *, alpha=1):
+def sub(x, other, *, alpha=1, out=None):
     """``x - alpha * other``."""
+    if out is not None:
+        return write_out(out, sub(x, other, alpha=alpha), "sub")
     if alpha != 1:
         other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     if not isinstance(x, Tensor):
@@ -417,8 +422,10 @@ def rsub(x: Tensor, other):
     return _reflected_scalar(RSubScalar, sub, x, other)
 
 
-def mul(x, other):
+def mul(x, other, *, out=None):
     """``x * other``, broadcasting."""
+    if out is not None:
+        return write_out(out, mul(x, other), "mul")
     if not isinstance(x, Tensor):
         x, other = other, x
     return _binary(Mul, MulScalar, x, other)
@@ -454,9 +461,11 @@ class RoundedDiv(Function):
         )
 
 
-def div(x, other, *, rounding_mode=None):
+def div(x, other, *, rounding_mode=None, out=None):
     """True division ``x / other`` (integers give floats, as in PyTorch); ``rounding_mode="trunc"``
     or ``"floor"`` rounds the quotient toward 0 or -inf and keeps integer dtypes (gradient 0)."""
+    if out is not None:
+        return write_out(out, div(x, other, rounding_mode=rounding_mode), "div")
     if rounding_mode is not None:
         if rounding_mode not in ("trunc", "floor"):
             raise ValueError(
@@ -481,8 +490,10 @@ def rdiv(x: Tensor, other):
     return _reflected_scalar(RDivScalar, div, float_input(x), other)
 
 
-def pow(x, exponent):  # noqa: A001 - PyTorch's name; the builtin is not used in this module
+def pow(x, exponent, *, out=None):  # noqa: A001 - PyTorch's name; the builtin is not used in this module
     """``x ** exponent``; the exponent may be a tensor or a Python number."""
+    if out is not None:
+        return write_out(out, pow(x, exponent), "pow")
     if not isinstance(x, Tensor):
         return rpow(exponent, x)
     return _binary(Pow, PowScalar, x, exponent)
@@ -495,8 +506,10 @@ def rpow(x: Tensor, other):
     return _reflected_scalar(RPowScalar, pow, x, other)
 
 
-def neg(x: Tensor) -> Tensor:
+def neg(x: Tensor, *, out=None) -> Tensor:
     """``-x``."""
+    if out is not None:
+        return write_out(out, neg(x), "neg")
     return apply1(Neg(), x)
 
 
@@ -509,9 +522,11 @@ def _clamp_scalar(x: Tensor, lo, hi) -> Tensor:
     return apply1(ClampScalar(lo, hi), x)
 
 
-def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's parameter names
+def clamp(x: Tensor, min=None, max=None, *, out=None) -> Tensor:  # noqa: A002 - PyTorch's parameter names
     """``x`` limited to ``[min, max]`` (numbers or tensors; either may be None); the gradient passes
     to ``x`` where ``min <= x <= max`` and to a tensor bound where it is the result."""
+    if out is not None:
+        return write_out(out, clamp(x, min, max), "clamp")
     if min is None and max is None:
         raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
     if not isinstance(min, Tensor) and not isinstance(max, Tensor):
@@ -526,28 +541,38 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 - PyTorch's pa
 clip = clamp
 
 
-def clamp_min(x: Tensor, min) -> Tensor:  # noqa: A002 - PyTorch's parameter name
+def clamp_min(x: Tensor, min, *, out=None) -> Tensor:  # noqa: A002 - PyTorch's parameter name
     """``clamp(x, min=min)``."""
+    if out is not None:
+        return write_out(out, clamp_min(x, min), "clamp_min")
     return clamp(x, min=min)
 
 
-def clamp_max(x: Tensor, max) -> Tensor:  # noqa: A002 - PyTorch's parameter name
+def clamp_max(x: Tensor, max, *, out=None) -> Tensor:  # noqa: A002 - PyTorch's parameter name
     """``clamp(x, max=max)``."""
+    if out is not None:
+        return write_out(out, clamp_max(x, max), "clamp_max")
     return clamp(x, max=max)
 
 
-def maximum(x: Tensor, other: Tensor) -> Tensor:
+def maximum(x: Tensor, other: Tensor, *, out=None) -> Tensor:
     """Elementwise maximum, broadcasting; ties split the gradient evenly."""
+    if out is not None:
+        return write_out(out, maximum(x, other), "maximum")
     return apply2(Maximum(False), *operands(x, other, "maximum"))
 
 
-def minimum(x: Tensor, other: Tensor) -> Tensor:
+def minimum(x: Tensor, other: Tensor, *, out=None) -> Tensor:
     """Elementwise minimum, broadcasting; ties split the gradient evenly."""
+    if out is not None:
+        return write_out(out, minimum(x, other), "minimum")
     return apply2(Maximum(True), *operands(x, other, "minimum"))
 
 
-def where(condition: Tensor, x, y) -> Tensor:
+def where(condition: Tensor, x, y, *, out=None) -> Tensor:
     """``x`` where ``condition`` (a bool tensor) is True, else ``y``; the gradient goes to the chosen one."""
+    if out is not None:
+        return write_out(out, where(condition, x, y), "where")
     if not isinstance(condition, Tensor) or condition.dtype is not _dtypes.bool:
         what = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
         raise TypeError(f"where: condition must be a bool tensor, got {what}")
@@ -579,9 +604,11 @@ class Remainder(Function):
         )
 
 
-def remainder(x: Tensor, other) -> Tensor:
+def remainder(x: Tensor, other, *, out=None) -> Tensor:
     """``x % other`` with the sign of ``other`` (Python's convention, as in PyTorch); differentiable
     in both (1 for ``x``, ``-floor(x / other)`` for ``other``)."""
+    if out is not None:
+        return write_out(out, remainder(x, other), "remainder")
     return apply2(Remainder(), *operands(x, other, "remainder"))
 
 

@@ -27,7 +27,17 @@ from .elementwise import where
 from .reduce import sum_to
 from .shape import _prod, _python_value, permute, reshape, slice_, take_along
 
-__all__ = ["masked_fill", "gather", "scatter_add", "index_select"]
+__all__ = [
+    "masked_fill",
+    "gather",
+    "scatter_add",
+    "index_select",
+    "select",
+    "unbind",
+    "masked_select",
+    "nonzero",
+    "argwhere",
+]
 
 
 # -- parsing ---------------------------------------------------------------------------------------
@@ -562,7 +572,67 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     return apply1(MaskedFill(mask, value, x._backend.native_device), x)
 
 
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    """``x`` at position ``index`` of ``dim``, that dim removed (a view); differentiable."""
+    d = check_dim(dim, x._data.ndim)
+    return getitem(x, (slice(None),) * d + (index, Ellipsis))
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple:
+    """The slices of ``x`` along ``dim``, that dim removed (a tuple of views); differentiable."""
+    d = check_dim(dim, x._data.ndim)
+    return tuple(getitem(x, (slice(None),) * d + (i, Ellipsis)) for i in range(x._data.shape[d]))
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The entries of ``x`` where the bool ``mask`` is True (both broadcast), as a 1-D tensor;
+    differentiable in ``x``. NOTE: its length depends on the values, so it waits for the device."""
+    if not isinstance(mask, Tensor) or mask.dtype is not _dtypes.bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"masked_select: expected a bool mask, got {got}")
+    if mask._backend is not x._backend:
+        raise device_error("masked_select", x.device, mask.device)
+    xp = x._backend.xp
+    shape = tuple(xp.broadcast_arrays(x._data, mask._data)[0].shape)
+    if tuple(x._data.shape) != shape:
+        x = x.expand(*shape)
+    m = mask._data if tuple(mask._data.shape) == shape else xp.broadcast_to(mask._data, shape)
+    if not shape:  # a 0-d mask is not a boolean index here: select from a 1-element view
+        x, m = reshape(x, (1,)), xp.reshape(m, (1,))
+    return getitem(x, Tensor._wrap(m, x._backend))
+
+
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    """The int64 indices of the nonzero entries of ``x``: a ``(count, x.ndim)`` tensor, or with
+    ``as_tuple`` one 1-D tensor per dim. NOTE: the count depends on the values (a wait for the device)."""
+    b = x._backend
+    xp, a = b.xp, x._data
+    i64 = b.native_dtype(_dtypes.int64)
+    if a.ndim == 0:
+        a = xp.reshape(a, (1,))
+        found = xp.astype(xp.nonzero(a)[0], i64)
+        if as_tuple:
+            return (Tensor._wrap(found, b),)
+        return Tensor._wrap(xp.zeros((found.shape[0], 0), dtype=i64, device=b.native_device), b)
+    parts = tuple(xp.astype(p, i64) for p in xp.nonzero(a))
+    if as_tuple:
+        return tuple(Tensor._wrap(p, b) for p in parts)
+    return Tensor._wrap(xp.stack(parts, axis=1), b)
+
+
+def argwhere(x: Tensor) -> Tensor:
+    """``nonzero(x)``: a ``(count, x.ndim)`` int64 tensor of the nonzero entries' indices."""
+    r = nonzero(x)
+    assert isinstance(r, Tensor)
+    return r
+
+
 TENSOR_METHODS = {
+    "select": select,
+    "unbind": unbind,
+    "masked_select": masked_select,
+    "nonzero": nonzero,
+    "argwhere": argwhere,
     "__getitem__": getitem,
     "__setitem__": setitem,
     "masked_fill": masked_fill,

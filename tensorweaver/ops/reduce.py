@@ -11,7 +11,19 @@ from typing import Any, NamedTuple
 
 from .. import _dtypes
 from .._errors import ShapeError
-from ._common import Function, Tensor, apply1, cast, check_dim, kind, normalize_dims, output_tensor
+from ._common import (
+    Function,
+    Tensor,
+    apply1,
+    cast,
+    check_dim,
+    keepdim_alias,
+    kind,
+    normalize_dims,
+    output_tensor,
+    write_out,
+    write_out_pair,
+)
 
 __all__ = [
     "sum",
@@ -122,6 +134,14 @@ class BroadcastTo(Function):
         return (sum_to(gy, self.inputs[0]._data.shape),)
 
 
+def _extras(what: str, fn, out, keepdim, keepdims, *args, **kwargs):
+    """``fn`` with NumPy's ``keepdims=`` spelling and ``out=`` (both taken by PyTorch's reductions)."""
+    y = fn(*args, keepdim=keepdim_alias(keepdim, keepdims, what), **kwargs)
+    if out is None:
+        return y
+    return write_out_pair(out, y, what) if isinstance(y, tuple) else write_out(out, y, what)
+
+
 def sum_to_array(xp, x, shape):
     """Sum the array ``x`` down to ``shape``, a shape it was broadcast from (``x`` if it has it)."""
     xs = x.shape
@@ -156,16 +176,20 @@ def broadcast_to(x: Tensor, size) -> Tensor:
         raise ShapeError(f"broadcast_to: shape {x.shape} can't be broadcast to {size} ({e})") from None
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None, keepdims=None, out=None) -> Tensor:  # noqa: A001
     """Sum over ``dim`` (None: all dims; an int or a tuple), keeping reduced dims if ``keepdim``."""
+    if keepdims is not None or out is not None:
+        return _extras("sum", sum, out, keepdim, keepdims, x, dim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
     x = _numeric(x)
     return apply1(Sum(_all_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None, keepdims=None, out=None) -> Tensor:
     """Arithmetic mean over ``dim`` (floating-point tensors)."""
+    if keepdims is not None or out is not None:
+        return _extras("mean", mean, out, keepdim, keepdims, x, dim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
     if x._backend.from_native[x._data.dtype].kind not in "fc":
@@ -358,10 +382,14 @@ def _correction(dim, unbiased, correction, what: str):
     return dim, correction
 
 
-def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def var(
+    x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, keepdims=None, out=None
+) -> Tensor:
     """Variance over ``dim`` (None or (): all) with Bessel's ``correction`` (divides by N - correction;
     ``unbiased=False`` is ``correction=0``); PyTorch's positional forms ``var(x, True)`` and
     ``var(x, 0, True, True)`` work too."""
+    if keepdims is not None or out is not None:
+        return _extras("var", var, out, keepdim, keepdims, x, dim, unbiased, correction=correction)
     dim, correction = _correction(dim, unbiased, correction, "var")
     x = _floating(x)
     axes = _all_dims(dim, x._data.ndim)
@@ -393,28 +421,38 @@ class _Root(Function):
         self.inputs = self.y = None
 
 
-def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def std(
+    x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, keepdims=None, out=None
+) -> Tensor:
     """Standard deviation over ``dim``: ``sqrt(var(...))`` with the same arguments; its gradient is
     0 where the spread is 0 (as in PyTorch; sqrt's would be nan)."""
+    if keepdims is not None or out is not None:
+        return _extras("std", std, out, keepdim, keepdims, x, dim, unbiased, correction=correction)
     dim, correction = _correction(dim, unbiased, correction, "std")
     return apply1(_Root(0.5), var(x, dim, keepdim=keepdim, correction=correction))
 
 
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None, keepdims=None, out=None) -> Tensor:
     """Product over ``dim`` (None: all); the gradient is right also where ``x`` has zeros."""
+    if keepdims is not None or out is not None:
+        return _extras("prod", prod, out, keepdim, keepdims, x, dim, dtype=dtype)
     if dtype is not None:
         x = x.to(dtype)
     x = _numeric(x)
     return apply1(Prod(normalize_dims(dim, x._data.ndim), bool(keepdim)), x)
 
 
-def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amax(x: Tensor, dim=(), keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:
     """Maximum over ``dim`` (() or None: all dims); the gradient is split evenly among ties."""
+    if keepdims is not None or out is not None:
+        return _extras("amax", amax, out, keepdim, keepdims, x, dim)
     return apply1(AMax(_all_dims(dim, x._data.ndim), bool(keepdim), False), x)
 
 
-def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(x: Tensor, dim=(), keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:
     """Minimum over ``dim`` (() or None: all dims); the gradient is split evenly among ties."""
+    if keepdims is not None or out is not None:
+        return _extras("amin", amin, out, keepdim, keepdims, x, dim)
     return apply1(AMax(_all_dims(dim, x._data.ndim), bool(keepdim), True), x)
 
 
@@ -436,14 +474,18 @@ def _max_min(x: Tensor, dim, keepdim: bool, lower: bool):
     return ValuesIndices(values, Tensor._wrap(index, b))
 
 
-def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+def max(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None):  # noqa: A001 - PyTorch's name
     """``max(x)``: the largest value (ties share the gradient evenly); ``max(x, dim, keepdim)``:
     ``(values, indices)``, the gradient going to the returned index; ``max(x, other)``: ``maximum``."""
+    if keepdims is not None or out is not None:
+        return _extras("max", max, out, keepdim, keepdims, x, dim)
     return _max_min(x, dim, keepdim, False)
 
 
-def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 - PyTorch's name
+def min(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None):  # noqa: A001 - PyTorch's name
     """``min(x)``, ``min(x, dim, keepdim) -> (values, indices)`` or ``min(x, other)``, as ``max``."""
+    if keepdims is not None or out is not None:
+        return _extras("min", min, out, keepdim, keepdims, x, dim)
     return _max_min(x, dim, keepdim, True)
 
 
@@ -465,18 +507,24 @@ def _arg(x: Tensor, dim, keepdim: bool, lower: bool) -> Tensor:
     return Tensor._wrap(r, b)
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:
     """Index of the (first) maximum along ``dim`` (None: of the flattened tensor); int64."""
+    if keepdims is not None or out is not None:
+        return _extras("argmax", argmax, out, keepdim, keepdims, x, dim)
     return _arg(x, dim, keepdim, False)
 
 
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmin(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:
     """Index of the (first) minimum along ``dim`` (None: of the flattened tensor); int64."""
+    if keepdims is not None or out is not None:
+        return _extras("argmin", argmin, out, keepdim, keepdims, x, dim)
     return _arg(x, dim, keepdim, True)
 
 
-def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+def logsumexp(x: Tensor, dim, keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:
     """``log(sum(exp(x), dim))``, computed stably (shifted by the maximum)."""
+    if keepdims is not None or out is not None:
+        return _extras("logsumexp", logsumexp, out, keepdim, keepdims, x, dim)
     x = _floating(x)
     axes = normalize_dims(dim, x._data.ndim)
     xp = x._backend.xp
@@ -525,10 +573,12 @@ def _nuclear_norm(x: Tensor, dim, keepdim: bool) -> Tensor:
     return y
 
 
-def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dtype=None, *, out=None) -> Tensor:
     """Vector norm over ``dim`` (None: all elements): p = 2 or 'fro' (the default; gradient 0 at 0),
     1, inf, -inf, 0 (count of non-zeros) or any other number (gradient 0 at 0 for p > 0, as in
     PyTorch); 'nuc': the nuclear norm of a matrix (2-D, or over the two dims of ``dim``)."""
+    if out is not None:
+        return write_out(out, norm(x, p, dim, keepdim, dtype), "norm")
     if dtype is not None:
         x = x.to(dtype)
     x = _floating(x)
@@ -558,8 +608,10 @@ def norm(x: Tensor, p: float | str = "fro", dim=None, keepdim: bool = False, dty
     return apply1(_Root(1 / p), s) if 0 < p < math.inf and 1 / p < 1 else s ** (1 / p)
 
 
-def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+def cumsum(x: Tensor, dim: int, *, dtype=None, out=None) -> Tensor:
     """Cumulative sum along ``dim``; its gradient is the reversed cumulative sum."""
+    if out is not None:
+        return write_out(out, cumsum(x, dim, dtype=dtype), "cumsum")
     if dtype is not None:
         x = x.to(dtype)
     x = _numeric(x)
@@ -577,13 +629,17 @@ def _truth_reduce(x: Tensor, dim, keepdim: bool, name: str) -> Tensor:
     return Tensor._wrap(getattr(b.xp, name)(a, axis=normalize_dims(dim, a.ndim), keepdims=bool(keepdim)), b)
 
 
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+def all(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:  # noqa: A001 - PyTorch's name
     """True where every element over ``dim`` (None: all) is nonzero; a bool tensor."""
+    if keepdims is not None or out is not None:
+        return _extras("all", all, out, keepdim, keepdims, x, dim)
     return _truth_reduce(x, dim, keepdim, "all")
 
 
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+def any(x: Tensor, dim=None, keepdim: bool = False, *, keepdims=None, out=None) -> Tensor:  # noqa: A001 - PyTorch's name
     """True where some element over ``dim`` (None: all) is nonzero; a bool tensor."""
+    if keepdims is not None or out is not None:
+        return _extras("any", any, out, keepdim, keepdims, x, dim)
     return _truth_reduce(x, dim, keepdim, "any")
 
 

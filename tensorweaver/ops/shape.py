@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import _dtypes
 from .._errors import IndexOutOfRangeError, ShapeError
-from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims
+from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims, write_out
 from .reduce import broadcast_to
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "tril",
     "triu",
     "pad",
+    "t",
+    "roll",
 ]
 
 
@@ -397,8 +399,10 @@ def _common_dtype(tensors, op: str):
     return [cast(t, d) for t in tensors]
 
 
-def cat(tensors, dim: int = 0) -> Tensor:
+def cat(tensors, dim: int = 0, *, out=None) -> Tensor:
     """The tensors joined along an existing dim ``dim`` (dtypes promoted)."""
+    if out is not None:
+        return write_out(out, cat(tensors, dim), "cat")
     tensors = _common_dtype(tensors, "cat")
     first = tuple(tensors[0]._data.shape)
     d = check_dim(dim, len(first))
@@ -417,8 +421,10 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
-def stack(tensors, dim: int = 0) -> Tensor:
+def stack(tensors, dim: int = 0, *, out=None) -> Tensor:
     """The tensors (all of one shape) joined along a new dim ``dim``."""
+    if out is not None:
+        return write_out(out, stack(tensors, dim), "stack")
     tensors = _common_dtype(tensors, "stack")
     first = tuple(tensors[0]._data.shape)
     d = check_dim(dim, len(first) + 1)
@@ -625,14 +631,45 @@ def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     return x
 
 
+def t(x: Tensor) -> Tensor:
+    """A matrix transposed; a 0-d or 1-d tensor as it is (more dims: an error, as in PyTorch)."""
+    ndim = x._data.ndim
+    if ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {ndim}D (shape {x.shape})")
+    return transpose(x, 0, 1) if ndim == 2 else x
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """``x`` shifted cyclically by ``shifts`` along ``dims`` (ints or tuples of ints; without ``dims``
+    the flattened tensor is rolled and the shape restored); differentiable."""
+    if dims is None:
+        if not isinstance(shifts, int):
+            if len(tuple(shifts)) != 1:
+                raise RuntimeError(f"roll(): shifts {tuple(shifts)} need dims of the same length")
+            (shifts,) = tuple(shifts)
+        return reshape(roll(reshape(x, (-1,)), shifts, 0), tuple(x._data.shape))
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll(): shifts {shifts} and dims {dims} must have the same length")
+    for shift, dim in zip(shifts, dims, strict=True):
+        d = check_dim(dim, x._data.ndim)
+        n = x._data.shape[d]
+        s = shift % n if n else 0
+        if s:
+            x = cat([narrow(x, d, n - s, s), narrow(x, d, 0, n - s)], d)
+    return x
+
+
 TENSOR_METHODS = {
+    "roll": roll,
     "reshape": reshape,
     "view": view,
     "reshape_as": lambda self, other: reshape(self, other.shape),
     "view_as": lambda self, other: view(self, other.shape),
     "permute": permute,
     "transpose": transpose,
-    "t": lambda self: transpose(self, 0, 1) if self._data.ndim == 2 else self,
+    "t": t,
     "flatten": flatten,
     "unflatten": unflatten,
     "squeeze": squeeze,

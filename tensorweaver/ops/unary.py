@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
-from ._common import Function, Tensor, apply1, cast, const, float_input, kind, output_tensor
+from ._common import Function, Tensor, apply1, cast, const, float_input, kind, output_tensor, write_out
 from .elementwise import PowScalar, mul, rdiv
 
 __all__ = [
@@ -249,108 +249,148 @@ class LogBase(Function):
         return (gy / (self.inputs[0] * self.ln_base),)
 
 
-def exp(x: Tensor) -> Tensor:
+def exp(x: Tensor, *, out=None) -> Tensor:
     """``e ** x``."""
+    if out is not None:
+        return write_out(out, exp(x), "exp")
     return apply1(Exp(), float_input(x))
 
 
-def log(x: Tensor) -> Tensor:
+def log(x: Tensor, *, out=None) -> Tensor:
     """The natural logarithm."""
+    if out is not None:
+        return write_out(out, log(x), "log")
     return apply1(Log(), float_input(x))
 
 
-def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+def abs(x: Tensor, *, out=None) -> Tensor:  # noqa: A001 - PyTorch's name
     """``|x|``; the gradient at 0 is 0, as in PyTorch."""
+    if out is not None:
+        return write_out(out, abs(x), "abs")
     return apply1(Abs(), x)
 
 
-def sqrt(x: Tensor) -> Tensor:
+def sqrt(x: Tensor, *, out=None) -> Tensor:
     """The square root."""
+    if out is not None:
+        return write_out(out, sqrt(x), "sqrt")
     return apply1(Sqrt(), float_input(x))
 
 
-def rsqrt(x: Tensor) -> Tensor:
+def rsqrt(x: Tensor, *, out=None) -> Tensor:
     """``1 / sqrt(x)``."""
+    if out is not None:
+        return write_out(out, rsqrt(x), "rsqrt")
     return apply1(PowScalar(-0.5), float_input(x))
 
 
-def sin(x: Tensor) -> Tensor:
+def sin(x: Tensor, *, out=None) -> Tensor:
     """The sine."""
+    if out is not None:
+        return write_out(out, sin(x), "sin")
     return apply1(Sin(), float_input(x))
 
 
-def cos(x: Tensor) -> Tensor:
+def cos(x: Tensor, *, out=None) -> Tensor:
     """The cosine."""
+    if out is not None:
+        return write_out(out, cos(x), "cos")
     return apply1(Cos(), float_input(x))
 
 
-def tanh(x: Tensor) -> Tensor:
+def tanh(x: Tensor, *, out=None) -> Tensor:
     """The hyperbolic tangent."""
+    if out is not None:
+        return write_out(out, tanh(x), "tanh")
     return apply1(Tanh(), float_input(x))
 
 
-def log1p(x: Tensor) -> Tensor:
+def log1p(x: Tensor, *, out=None) -> Tensor:
     """``log(1 + x)``, accurate for small ``x``."""
+    if out is not None:
+        return write_out(out, log1p(x), "log1p")
     return apply1(Log1p(), float_input(x))
 
 
-def expm1(x: Tensor) -> Tensor:
+def expm1(x: Tensor, *, out=None) -> Tensor:
     """``exp(x) - 1``, accurate for small ``x``."""
+    if out is not None:
+        return write_out(out, expm1(x), "expm1")
     return apply1(Expm1(), float_input(x))
 
 
-def erf(x: Tensor) -> Tensor:
+def erf(x: Tensor, *, out=None) -> Tensor:
     """The error function (a polynomial approximation, 1.2e-15 relative in float64)."""
+    if out is not None:
+        return write_out(out, erf(x), "erf")
     return apply1(Erf(), float_input(x))
 
 
-def sign(x: Tensor) -> Tensor:
+def sign(x: Tensor, *, out=None) -> Tensor:
     """-1, 0 or 1 by the sign of ``x``; the gradient is 0."""
+    if out is not None:
+        return write_out(out, sign(x), "sign")
     return apply1(Step("sign"), x)
 
 
-def floor(x: Tensor) -> Tensor:
+def floor(x: Tensor, *, out=None) -> Tensor:
     """Round down to an integer value (same dtype); the gradient is 0."""
+    if out is not None:
+        return write_out(out, floor(x), "floor")
     return apply1(Step("floor"), x)
 
 
-def ceil(x: Tensor) -> Tensor:
+def ceil(x: Tensor, *, out=None) -> Tensor:
     """Round up to an integer value (same dtype); the gradient is 0."""
+    if out is not None:
+        return write_out(out, ceil(x), "ceil")
     return apply1(Step("ceil"), x)
 
 
-def trunc(x: Tensor) -> Tensor:
+def trunc(x: Tensor, *, out=None) -> Tensor:
     """Round toward zero (same dtype); the gradient is 0."""
+    if out is not None:
+        return write_out(out, trunc(x), "trunc")
     return apply1(Step("trunc"), x)
 
 
-def round(x: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 - PyTorch's name
+def round(x: Tensor, *, decimals: int = 0, out=None) -> Tensor:  # noqa: A001 - PyTorch's name
     """Round half to even, to ``decimals`` decimal places; the gradient is 0."""
+    if out is not None:
+        return write_out(out, round(x, decimals=decimals), "round")
     if decimals == 0:
         return apply1(Step("round"), x)
     scale = 10.0**decimals
     return apply1(Step("round"), float_input(x) * scale) / scale
 
 
-def square(x: Tensor) -> Tensor:
+def square(x: Tensor, *, out=None) -> Tensor:
     """``x * x`` (a bool tensor gives int64, as in PyTorch)."""
+    if out is not None:
+        return write_out(out, square(x), "square")
     if kind(x) == "b":
         x = cast(x, _dtypes.int64)
     return mul(x, x)
 
 
-def reciprocal(x: Tensor) -> Tensor:
+def reciprocal(x: Tensor, *, out=None) -> Tensor:
     """``1 / x``."""
+    if out is not None:
+        return write_out(out, reciprocal(x), "reciprocal")
     return rdiv(x, 1.0)
 
 
-def log2(x: Tensor) -> Tensor:
+def log2(x: Tensor, *, out=None) -> Tensor:
     """The base-2 logarithm."""
+    if out is not None:
+        return write_out(out, log2(x), "log2")
     return apply1(LogBase("log2", math.log(2.0)), float_input(x))
 
 
-def log10(x: Tensor) -> Tensor:
+def log10(x: Tensor, *, out=None) -> Tensor:
     """The base-10 logarithm."""
+    if out is not None:
+        return write_out(out, log10(x), "log10")
     return apply1(LogBase("log10", math.log(10.0)), float_input(x))
 
 

@@ -304,7 +304,7 @@ def _fetcher(loader: DataLoader):
 def _base_seed(loader: DataLoader) -> int:
     """The workers' base seed, drawn from the loader's generator (the CPU default one if None)."""
     g = _random.default_generator if loader.generator is None else loader.generator
-    return int(randint(0, 2**63 - 1, (), generator=g).item())
+    return int(randint(0, 2**63 - 1, (), generator=g, device=g.device).item())
 
 
 # -- iterating in this process --------------------------------------------------------------------------

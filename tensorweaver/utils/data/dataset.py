@@ -168,7 +168,7 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=Non
             f"dataset of {n})"
         )
     g = _random.default_generator if generator is None else generator
-    order = randperm(n, generator=g).tolist()
+    order = randperm(n, generator=g, device=g.device).tolist()
     return [
         Subset(dataset, order[end - k : end]) for end, k in zip(itertools.accumulate(lengths), lengths, strict=True)
     ]  # type: ignore[call-overload]

@@ -15,7 +15,7 @@ __all__ = ["DistributedSampler"]
 
 def _permutation(n: int, seed: int) -> list[int]:
     """A permutation of ``0 .. n-1`` that depends only on ``seed`` (the global generators are untouched)."""
-    return randperm(n, generator=Generator().manual_seed(seed)).tolist()
+    return randperm(n, generator=Generator().manual_seed(seed), device="cpu").tolist()
 
 
 class DistributedSampler(Sampler):

@@ -80,11 +80,13 @@ class RandomSampler(Sampler):
         n, k = len(self.data_source), self.num_samples
         g = self.generator
         if g is None:
-            seed = int(randint(0, 2**63 - 1, (), generator=_random.default_generator).item())
+            seed = int(randint(0, 2**63 - 1, (), generator=_random.default_generator, device="cpu").item())
             g = _random.Generator().manual_seed(seed)
         if self.replacement:
-            return randint(0, n, (k,), generator=g)
-        parts = [randperm(n, generator=g) for _ in range(-(-k // n))] if n else [arange(0)]
+            return randint(0, n, (k,), generator=g, device=g.device)
+        parts = [arange(0, device="cpu")]
+        if n:
+            parts = [randperm(n, generator=g, device=g.device) for _ in range(-(-k // n))]
         order = parts[0] if len(parts) == 1 else cat(parts)
         return order[:k]  # type: ignore[index]  # Tensor.__getitem__ comes from ops
 
@@ -104,7 +106,7 @@ class SubsetRandomSampler(Sampler):
 
     def __iter__(self) -> Iterator[int]:
         g = _random.default_generator if self.generator is None else self.generator
-        for i in randperm(len(self.indices), generator=g).tolist():
+        for i in randperm(len(self.indices), generator=g, device=g.device).tolist():
             yield self.indices[i]
 
     def __len__(self) -> int:
@@ -119,7 +121,10 @@ class WeightedRandomSampler(Sampler):
             raise ValueError(f"num_samples should be a positive integer value, but got num_samples={num_samples}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got replacement={replacement}")
-        w = weights.detach().to("cpu") if isinstance(weights, Tensor) else Tensor(weights, dtype=_dtypes.float64)
+        if isinstance(weights, Tensor):
+            w = weights.detach().to("cpu")
+        else:
+            w = Tensor(weights, dtype=_dtypes.float64, device="cpu")
         if w.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape {tuple(w.shape)}")
         self.weights = w.double()
