@@ -403,6 +403,7 @@ class _Root(Function):
     variance and the p-norm's root, as in PyTorch (no spread, no gradient), not ``inf * 0``."""
 
     __slots__ = ("c", "y")
+    saves_output = True  # y
 
     def __init__(self, c: float) -> None:
         self.c = c
