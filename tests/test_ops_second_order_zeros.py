@@ -14,14 +14,14 @@ import tensorweaver as tw
 from helpers import to_numpy
 
 # The ops of the table whose value or first derivative has a kink or a jump at the zeroed inputs
-# (|x|, relu-like, clamps and maxima with ties of zeros, steps, the norm at 0): differences straddling
+# (|x|, relu-like, clamps, maxima and top-k with ties of zeros, steps, the norm at 0): differences straddling
 # the kink don't give a derivative there. Their convention at 0 is PyTorch's, tested in their
 # modules' tests; here their HVP must be finite. (Exactly the ops that fail the differences.)
 # NOTE: one string, split: names in quotes would make tests/test_ops_table.py list this file among
 # the tests of each op.
 KINKED_AT_ZERO = set(
     """
-    abs relu leaky_relu elu clamp maximum minimum max where norm sign ceil floor max_pool2d
+    abs relu leaky_relu elu clamp maximum minimum max where norm sign ceil floor max_pool2d topk
     F.prelu F.relu6 F.selu F.l1_loss F.smooth_l1_loss F.huber_loss
     """.split()
 )
