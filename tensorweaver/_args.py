@@ -45,25 +45,6 @@ index_checks = _IndexChecks()
 
 def check_index_range(b, a, n: int, what: str, *, negative: bool = False, allowed=None, error=None) -> None:
     """Raise if the integer array ``a`` (on backend ``b``) holds a value outside ``[0, n)`` (``[-n, n)``
-    with ``negative``; ``allowed``: one more value that is fine, an ``ignore_index``).
-
-    ``error(v)`` makes the exception for the first bad value ``v`` (default: PyTorch's IndexError
-    "index out of range"). On host backends (NumPy, array-API libraries on the CPU) the check is
-    eager. NOTE: on CUDA it needs a device-to-host copy of one bool, so it runs only inside
-    ``tw.utils.debug_indices()``; otherwise the op maps a bad index past the end or CuPy wraps it
-    around (its documented difference from NumPy).
-    """
-    cuda = b.device.type == "cuda"
-    if cuda and not index_checks.debug:
-        return
-    xp = b.xp
-    bad = (a < (-n if negative else 0)) | (a >= n)
-    if allowed is not None:
-        bad = bad & (a != allowed)
-    found = xp.any(bad)
-    if not bool(b.transfer(found, to_host=True) if cuda else found):
-        return
-    host = b.transfer(a, to_host=True).reshape(-1)
-    flags = b.transfer(bad, to_host=True).reshape(-1)
-    v = int(host[flags.argmax()])
-    raise (error(v) if error is not None else IndexError(f"{what}: index {v} out of range (size {n})"))
+    with ``negative``; ``allowed``: one more value that is fine, an ``ignore_index``): the Backend's
+    ``check_index_range``, one call that tw.compile records as a check of the replayed step."""
+    b.check_index_range(a, n, what, negative=negative, allowed=allowed, error=error)

@@ -459,3 +459,27 @@ def test_peak_memory_not_above_eager():
     eager, comp = make(), tw.compile(make())
     comp()
     assert peak(comp) <= peak(eager)
+
+
+def test_replayed_step_checks_its_targets(device):
+    """cross_entropy's target range check is part of the program: a replay with a bad target raises
+    PyTorch's IndexError (never a loss computed from a wrapped-around index), and nothing re-records."""
+    model = _mlp(device)
+    opt = tw.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = tw.compile(step, fullgraph=True)
+    x, y = _data(device)
+    for _ in range(3):  # the first call records; the second again, as .grad now exists
+        fn(x, y)
+    records = fn.records
+    bad = tw.tensor([0, 1, 2, 3, 0, 1, 2, -1], device=device)
+    with pytest.raises(IndexError, match="out of bounds"):
+        fn(x, bad)
+    assert fn.records == records

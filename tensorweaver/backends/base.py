@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import _dtypes
+from .._args import index_checks
 from .._errors import DataError
 from .device import device as Device
 
@@ -168,6 +169,31 @@ class Backend:
         return self.transfer(x, to_host=False)
 
     # -- what the standard lacks ---------------------------------------------------------------
+    def check_index_range(self, a, n: int, what: str, *, negative: bool = False, allowed=None, error=None) -> None:
+        """Raise if the integer array ``a`` holds a value outside ``[0, n)`` (``[-n, n)`` with
+        ``negative``; ``allowed``: one more value that is fine, an ``ignore_index``).
+
+        ``error(v)`` makes the exception for the first bad value ``v`` (default: PyTorch's IndexError
+        "index out of range"). On host backends (NumPy, array-API libraries on the CPU) the check is
+        eager. NOTE: on CUDA it needs a device-to-host copy of one bool, so it runs only inside
+        ``tw.utils.debug_indices()``; otherwise the op maps a bad index past the end or CuPy wraps it
+        around (its documented difference from NumPy).
+        """
+        cuda = self.device.type == "cuda"
+        if cuda and not index_checks.debug:
+            return
+        xp = self.xp
+        bad = (a < (-n if negative else 0)) | (a >= n)
+        if allowed is not None:
+            bad = bad & (a != allowed)
+        found = xp.any(bad)
+        if not bool(self.transfer(found, to_host=True) if cuda else found):
+            return
+        host = self.transfer(a, to_host=True).reshape(-1)
+        flags = self.transfer(bad, to_host=True).reshape(-1)
+        v = int(host[flags.argmax()])
+        raise (error(v) if error is not None else IndexError(f"{what}: index {v} out of range (size {n})"))
+
     def scatter_add(self, x, index, values):
         """Return a copy of ``x`` with ``values`` added at ``x[index]``; repeated indices add up.
 
