@@ -3,6 +3,8 @@ guards record again, what can't be recorded falls back with one warning (or rais
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -483,3 +485,31 @@ def test_replayed_step_checks_its_targets(device):
     with pytest.raises(IndexError, match="out of bounds"):
         fn(x, bad)
     assert fn.records == records
+
+
+@pytest.mark.parametrize(
+    "make_opt", [lambda p: tw.optim.Adam(p, lr=0.01), lambda p: tw.optim.SGD(p, lr=0.1, momentum=0.9)]
+)
+def test_host_read_before_the_optimizer_step_falls_back_exactly(make_opt):
+    """A host read in the forward gives the recording up mid-call; the rest of that call (the
+    optimizer's step, which reads its numbers) runs eagerly on plain values and equals eager."""
+    losses = []
+    for compiled in (False, True):
+        model = _mlp("cpu")
+        opt = make_opt(model.parameters())
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            out = model(x)
+            scale = 1.0 if out.sum().item() > -1e9 else 2.0  # a host read: not recordable
+            loss = F.cross_entropy(out * scale, y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tw.compile(step) if compiled else step
+        x, y = _data("cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CompileWarning)
+            losses.append([host(fn(x, y)) for _ in range(4)])
+    np.testing.assert_array_equal(losses[0], losses[1])

@@ -148,6 +148,7 @@ class CompiledFunction:
             Optimizer.step, Optimizer.zero_grad = step, zero_grad  # type: ignore[method-assign]
             try:
                 installed = guards.install_syms(rec)
+                rec.on_poison = lambda: _concrete_optimizers(guards)
                 result = self._fn(*args, **kwargs)
                 plan = None if rec.poisoned else _Plan(rec, guards, namer, result)
             finally:
@@ -403,7 +404,13 @@ def _restore_syms(installed: list, guards: _Guards):
             ok = False
         else:
             writes.append(f"{guards.k(d)}[{key!r}] = {text}")
-    for opt in guards.optimizers.values():  # state made during the call may hold host-number stand-ins
+    _concrete_optimizers(guards)  # state made during the call may hold host-number stand-ins
+    return writes if ok else None
+
+
+def _concrete_optimizers(guards: _Guards) -> None:
+    """Every host-number stand-in in the optimizers' groups and state replaced by its value."""
+    for opt in guards.optimizers.values():
         for s in list(opt.state.values()):
             if isinstance(s, dict):
                 for key, v in list(s.items()):
@@ -413,7 +420,6 @@ def _restore_syms(installed: list, guards: _Guards):
             for key, v in list(group.items()):
                 if _has_sym(v):
                     group[key] = _concrete(v)
-    return writes if ok else None
 
 
 _ABSENT = object()

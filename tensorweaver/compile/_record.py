@@ -551,6 +551,7 @@ class Recorder:
         self.thread = threading.get_ident()
         self.closed = False
         self.poisoned = None  # (what, where) of the first operation that can't be recorded
+        self.on_poison = None  # called once when the recording is given up (see fail)
         self.suspended = False
         self.values: list = []  # slot -> the real array
         self.recs: list = []  # slot -> its Rec (kept alive: ids below stay unique)
@@ -575,6 +576,8 @@ class Recorder:
         if self.fullgraph:
             raise Unrecordable(f"tw.compile(fullgraph=True): {what} can't be recorded, at {where}")
         self.poisoned = (what, where)
+        if self.on_poison is not None:  # the rest of the call runs eagerly: no stand-in numbers left
+            self.on_poison()
 
     # -- host numbers ------------------------------------------------------------------------
     def new_sym(self, v, source: str | None) -> Sym:
