@@ -459,3 +459,40 @@ def test_peak_memory_not_above_eager():
     eager, comp = make(), tw.compile(make())
     comp()
     assert peak(comp) <= peak(eager)
+
+
+def test_tensor_from_host_data_inside_falls_back(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+
+    @tw.compile
+    def step(scale):
+        c = tw.tensor([scale, scale], device=device)  # host data: a replay would bake it in
+        (w * c).sum().backward()
+        g = w.grad
+        w.grad = None
+        return g
+
+    with pytest.warns(CompileWarning, match="host data"):
+        step(1.0)
+    np.testing.assert_array_equal(host(step(3.0)), [3.0, 3.0])
+
+
+def test_grad_mode_is_guarded(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+
+    @tw.compile
+    def fwd():
+        y = (w * 2).sum()
+        if tw.is_grad_enabled():
+            y.backward()
+        return y.detach()
+
+    a = fwd()
+    with tw.no_grad():
+        b = fwd()
+        fwd()
+    assert fwd.records == 2 and np.array_equal(host(a), host(b))
+    fwd()  # w.grad is set now: another guard set (the gradient is accumulated into)
+    fwd()
+    assert fwd.records == 3
+    np.testing.assert_array_equal(host(w.grad), [6.0, 6.0])
