@@ -29,6 +29,7 @@ from ..autograd import function as _function
 from ..autograd import grads as _grads
 from ..autograd.grad_mode import state as _grad_state
 from ..tensor import Tensor
+from . import Unrecordable
 
 __all__ = ["Rec", "Sym", "Recorder", "Unrecordable", "SlotRef", "SymRef", "Const"]
 
@@ -36,10 +37,6 @@ _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the recorder now running (one at a time, in one thread)
 active: list = [None]
-
-
-class Unrecordable(RuntimeError):
-    """Raised by ``tw.compile(fn, fullgraph=True)`` when ``fn`` does something a program can't replay."""
 
 
 class SlotRef:
