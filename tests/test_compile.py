@@ -496,3 +496,41 @@ def test_grad_mode_is_guarded(device):
     fwd()
     assert fwd.records == 3
     np.testing.assert_array_equal(host(w.grad), [6.0, 6.0])
+
+
+def test_post_accumulate_hook_falls_back(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(1))
+
+    @tw.compile
+    def step():
+        (w * w).sum().backward()
+        w.grad = None
+
+    with pytest.warns(CompileWarning, match="hook"):
+        step()
+    step()
+    assert seen == [1, 1]
+
+
+def test_mlp_replay_makes_no_host_transfer():
+    model = _mlp("strict")
+    opt = tw.optim.Adam(model.parameters(), lr=0.01)
+    x, y = _data("strict")
+
+    @tw.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x, y)
+    step(x, y)
+    backend = tw.backends.get_backend("strict")
+    before = backend.transfers
+    for _ in range(3):
+        step(x, y)
+    assert backend.transfers == before and step.records == 2

@@ -827,8 +827,9 @@ class Recorder:
         rec = self
 
         def run_hooks(hooks, g, handed):
-            if any(type(h) is not _grads.PostAccumulate for h in hooks.values()):
-                rec.fail("a gradient hook (Tensor.register_hook: it may have Python side effects)")
+            # NOTE: deliver() calls this whenever a leaf has hooks, post-accumulate ones included
+            if hooks:
+                rec.fail("a gradient hook (register_hook or a post-accumulate hook: it may have Python side effects)")
             return real(hooks, g, handed)
 
         return run_hooks
