@@ -390,6 +390,24 @@ class Program:
             parts.append(extra)
         return ", ".join(parts)
 
+    def _inlined(self, fn, args, kwargs):
+        """The CPU namespace's fast-path wrappers written as the call they end in (their own bodies,
+        for the arguments recorded): one Python call less per operation."""
+        from ..backends._numpy_namespace import _permute_dims, _reshape, _sum
+
+        if not args or type(args[0]) is not SlotRef or type(self.values[args[0].i]) is not np.ndarray:
+            return None
+        x = self.render(args[0])
+        if fn is _permute_dims and len(args) == 2 and not kwargs:
+            return f"{x}.transpose({self.render(args[1])})"
+        if fn is _reshape and len(args) == 2 and not kwargs:
+            return f"{x}.reshape({self.render(args[1])})"
+        if fn is _sum and len(args) == 1 and kwargs.get("dtype") is None and set(kwargs) <= {"axis", "keepdims"}:
+            if self.values[args[0].i].dtype.kind in "fc":
+                kw = {"axis": None, **kwargs}  # NOTE: np.add.reduce's default axis is 0, np.sum's None
+                return f"{self.name(np.add.reduce)}({self._call_args(args, kw)})"
+        return None
+
     def _line(self, ins, buf) -> str:
         kind, out, args, kwargs, effect, scalar = ins
         op = kind[0]
@@ -398,7 +416,7 @@ class Program:
             uf = self.name(self._ufunc(kind))
             return f"{lhs}{uf}({self._call_args(args, {}, 'out=' + buf)})"
         if op == "call":
-            rhs = f"{self.name(kind[1])}({self._call_args(args, kwargs)})"
+            rhs = self._inlined(kind[1], args, kwargs) or f"{self.name(kind[1])}({self._call_args(args, kwargs)})"
         elif op == "bin":
             rhs = f"{self.render(args[0])} {_OPSYM[kind[1]]} {self.render(args[1])}"
         elif op == "ibin":
