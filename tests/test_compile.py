@@ -567,3 +567,91 @@ def test_reused_out_buffers_equal_eager():
     assert prog.buffers  # the path under test was taken
     assert prog.alias  # a weight gradient's double transpose is its own array
     assert prog.dropped > 0
+
+
+def test_graph_replay_bookkeeping_with_a_stand_in_for_cupy(monkeypatch):
+    """GraphReplay on the CPU, CuPy replaced by a stand-in whose graph launch runs the captured body:
+    static inputs (the tensors' own arrays, or copies for a new batch each call), copies back of
+    in-place updates, fresh outputs. (A real capture runs nothing: the stand-in's capture is undone.)"""
+    import contextlib
+    import sys
+    import types
+
+    from tensorweaver.compile import _cuda
+
+    holder = {}
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def synchronize(self):
+            pass
+
+        def begin_capture(self):
+            pass
+
+        def end_capture(self):
+            return Graph()
+
+    class Graph:
+        def launch(self, stream=None):
+            gr = holder["gr"]
+            gr.static_out = tuple(gr.prog.body(*gr.static_in, *gr.ys))
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        MemoryPool=lambda: types.SimpleNamespace(malloc=None),
+        Stream=Stream,
+        get_current_stream=Stream,
+        using_allocator=lambda a: contextlib.nullcontext(),
+    )
+    fake.array = lambda a, copy=True: np.array(a, copy=True)  # type: ignore[attr-defined]
+    fake.copyto = np.copyto  # type: ignore[attr-defined]
+    fake.ndarray = type("ndarray", (), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+    results = []
+    for graph in (False, True):
+        tw.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+        opt = tw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tw.compile(step)
+        losses = []
+        for i in range(8):
+            x, y = _data("cpu", seed=i)
+            if graph and i == 2:  # the program recorded by call 1 (the steady step), as a graph from now on
+                gr = holder["gr"] = _cuda.GraphReplay(fn.programs[0])
+                real = gr._capture
+
+                def capture(ins, ys, real=real):
+                    saved = [np.array(a, copy=True) for a in ins]
+                    real(ins, ys)
+                    for a, v in zip(ins, saved, strict=True):
+                        np.copyto(a, v)
+
+                gr._capture = capture
+                fn.programs[0] = gr
+            losses.append(host(fn(x, y)))
+        results.append(([host(p) for p in model.parameters()], losses))
+    (pe, le), (pg, lg) = results
+    for a, b in zip(pe, pg, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.array(le), np.array(lg))
+    gr = holder["gr"]
+    assert gr.launches == 5 and gr.graph is not None  # call 2 warms and captures, calls 3-7 launch
+    assert len(gr.direct) < len(gr.prog.split_in)  # the batch is copied in, the parameters are read in place
