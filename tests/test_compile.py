@@ -463,6 +463,202 @@ def test_peak_memory_not_above_eager():
     assert peak(comp) <= peak(eager)
 
 
+def test_tensor_from_host_data_inside_falls_back(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+
+    @tw.compile
+    def step(scale):
+        c = tw.tensor([scale, scale], device=device)  # host data: a replay would bake it in
+        (w * c).sum().backward()
+        g = w.grad
+        w.grad = None
+        return g
+
+    with pytest.warns(CompileWarning, match="host data"):
+        step(1.0)
+    np.testing.assert_array_equal(host(step(3.0)), [3.0, 3.0])
+
+
+def test_grad_mode_is_guarded(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+
+    @tw.compile
+    def fwd():
+        y = (w * 2).sum()
+        if tw.is_grad_enabled():
+            y.backward()
+        return y.detach()
+
+    a = fwd()
+    with tw.no_grad():
+        b = fwd()
+        fwd()
+    assert fwd.records == 2 and np.array_equal(host(a), host(b))
+    fwd()  # w.grad is set now: another guard set (the gradient is accumulated into)
+    fwd()
+    assert fwd.records == 3
+    np.testing.assert_array_equal(host(w.grad), [6.0, 6.0])
+
+
+def test_post_accumulate_hook_falls_back(device):
+    w = tw.tensor([1.0, 2.0], device=device, requires_grad=True)
+    seen = []
+    w.register_post_accumulate_grad_hook(lambda t: seen.append(1))
+
+    @tw.compile
+    def step():
+        (w * w).sum().backward()
+        w.grad = None
+
+    with pytest.warns(CompileWarning, match="hook"):
+        step()
+    step()
+    assert seen == [1, 1]
+
+
+def test_mlp_replay_makes_no_host_transfer():
+    model = _mlp("strict")
+    opt = tw.optim.Adam(model.parameters(), lr=0.01)
+    x, y = _data("strict")
+
+    @tw.compile
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x, y)
+    step(x, y)
+    backend = tw.backends.get_backend("strict")
+    before = backend.transfers
+    for _ in range(3):
+        step(x, y)
+    assert backend.transfers == before and step.records == 2
+
+
+def test_reused_out_buffers_equal_eager():
+    """Temporaries large enough for out= buffers (reused across calls): results still equal eager."""
+    states = []
+    for compiled in (False, True):
+        tw.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, 10))
+        opt = tw.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tw.compile(step) if compiled else step
+        rng = np.random.default_rng(0)
+        losses = []
+        for _ in range(6):
+            x = tw.tensor(rng.standard_normal((64, 64)).astype(np.float32))
+            y = tw.tensor(rng.integers(0, 10, 64))
+            losses.append(host(fn(x, y)))
+        states.append(([host(p) for p in model.parameters()], losses, fn))
+    (pe, le, _), (pc, lc, fn) = states
+    for a, b in zip(pe, pc, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.array(le), np.array(lc))
+    prog = fn.programs[0]
+    assert prog.buffers  # the path under test was taken
+    assert prog.alias  # a weight gradient's double transpose is its own array
+    assert prog.dropped > 0
+
+
+def test_graph_replay_bookkeeping_with_a_stand_in_for_cupy(monkeypatch):
+    """GraphReplay on the CPU, CuPy replaced by a stand-in whose graph launch runs the captured body:
+    static inputs (the tensors' own arrays, or copies for a new batch each call), copies back of
+    in-place updates, fresh outputs. (A real capture runs nothing: the stand-in's capture is undone.)"""
+    import contextlib
+    import sys
+    import types
+
+    from tensorweaver.compile import _cuda
+
+    holder = {}
+
+    class Stream:
+        def __init__(self, non_blocking=False):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def synchronize(self):
+            pass
+
+        def begin_capture(self):
+            pass
+
+        def end_capture(self):
+            return Graph()
+
+    class Graph:
+        def launch(self, stream=None):
+            gr = holder["gr"]
+            gr.static_out = tuple(gr.prog.body(*gr.static_in, *gr.ys))
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(  # type: ignore[attr-defined]
+        MemoryPool=lambda: types.SimpleNamespace(malloc=None),
+        Stream=Stream,
+        get_current_stream=Stream,
+        using_allocator=lambda a: contextlib.nullcontext(),
+    )
+    fake.array = lambda a, copy=True: np.array(a, copy=True)  # type: ignore[attr-defined]
+    fake.copyto = np.copyto  # type: ignore[attr-defined]
+    fake.ndarray = type("ndarray", (), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+    results = []
+    for graph in (False, True):
+        tw.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 4))
+        opt = tw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = tw.compile(step)
+        losses = []
+        for i in range(8):
+            x, y = _data("cpu", seed=i)
+            if graph and i == 2:  # the program recorded by call 1 (the steady step), as a graph from now on
+                gr = holder["gr"] = _cuda.GraphReplay(fn.programs[0])
+                real = gr._capture
+
+                def capture(ins, ys, real=real):
+                    saved = [np.array(a, copy=True) for a in ins]
+                    real(ins, ys)
+                    for a, v in zip(ins, saved, strict=True):
+                        np.copyto(a, v)
+
+                gr._capture = capture
+                fn.programs[0] = gr
+            losses.append(host(fn(x, y)))
+        results.append(([host(p) for p in model.parameters()], losses))
+    (pe, le), (pg, lg) = results
+    for a, b in zip(pe, pg, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.array(le), np.array(lg))
+    gr = holder["gr"]
+    assert gr.launches == 5 and gr.graph is not None  # call 2 warms and captures, calls 3-7 launch
+    assert len(gr.direct) < len(gr.prog.split_in)  # the batch is copied in, the parameters are read in place
+
+
 def test_replayed_step_checks_its_targets(device):
     """cross_entropy's target range check is part of the program: a replay with a bad target raises
     PyTorch's IndexError (never a loss computed from a wrapped-around index), and nothing re-records."""

@@ -22,10 +22,7 @@ __all__ = ["GraphReplay", "is_cuda_program"]
 
 def is_cuda_program(prog) -> bool:
     """True when the program's arrays are CuPy arrays."""
-    for v in prog.values:
-        if type(v).__module__.startswith("cupy"):
-            return True
-    return False
+    return prog.cuda
 
 
 class GraphReplay:
@@ -88,7 +85,7 @@ class GraphReplay:
 
         # static inputs: an array the tensors have held since the recording (a parameter updated in
         # place) is used itself; others (a new batch each call) get a copy the graph reads
-        recorded = [self.prog.values[int(name[1:])] for name in self.prog.split_in]
+        recorded = [self.prog.input_values[int(name[1:])]() for name in self.prog.split_in]
         self.direct = {i for i, (a, r) in enumerate(zip(ins, recorded, strict=True)) if a is r}
         static_in = tuple(a if i in self.direct else cupy.array(a, copy=True) for i, a in enumerate(ins))
         pool = cupy.cuda.MemoryPool()

@@ -5,6 +5,8 @@ last use (as eager frees them), all compiled once with ``exec``."""
 from __future__ import annotations
 
 import re
+import weakref
+from typing import Any
 
 import numpy as np
 
@@ -86,7 +88,7 @@ class Program:
     """The straight-line code of one recording, and the function that runs it (``run(args, kwargs)``)."""
 
     def __init__(self, rec, namer, prologue, inputs, writebacks, result: str, out_slots, numpy_out: bool):
-        self.values = rec.values
+        self.values: Any = rec.values
         self.ns = namer.ns
         self.ns.update({"MISS": MISS, "_asarray": np.asarray})
         self._names = namer.names
@@ -331,6 +333,11 @@ class Program:
         self.run = self.ns["run"]
         self.guard, self.body, self.finish = self.ns["guard"], self.ns["body"], self.ns["finish"]
         self.n_ops = len(code)
+        # NOTE: the recording's arrays are not kept (they would hold every intermediate of the step):
+        # only the inputs' (a CUDA graph reads in place those that are still the tensors' arrays)
+        self.cuda = any(type(v).__module__.startswith("cupy") for v in self.values)
+        self.input_values = {slot: _weak(self.values[slot]) for slot, _loc in inputs}
+        self.values = None
         self.has_random = any(
             e and ins[0][0] == "call" and getattr(ins[0][1], "__name__", "") in _RANDOM
             for ins in code
@@ -390,6 +397,24 @@ class Program:
             parts.append(extra)
         return ", ".join(parts)
 
+    def _inlined(self, fn, args, kwargs):
+        """The CPU namespace's fast-path wrappers written as the call they end in (their own bodies,
+        for the arguments recorded): one Python call less per operation."""
+        from ..backends._numpy_namespace import _permute_dims, _reshape, _sum
+
+        if not args or type(args[0]) is not SlotRef or type(self.values[args[0].i]) is not np.ndarray:
+            return None
+        x = self.render(args[0])
+        if fn is _permute_dims and len(args) == 2 and not kwargs:
+            return f"{x}.transpose({self.render(args[1])})"
+        if fn is _reshape and len(args) == 2 and not kwargs:
+            return f"{x}.reshape({self.render(args[1])})"
+        if fn is _sum and len(args) == 1 and kwargs.get("dtype") is None and set(kwargs) <= {"axis", "keepdims"}:
+            if self.values[args[0].i].dtype.kind in "fc":
+                kw = {"axis": None, **kwargs}  # NOTE: np.add.reduce's default axis is 0, np.sum's None
+                return f"{self.name(np.add.reduce)}({self._call_args(args, kw)})"
+        return None
+
     def _line(self, ins, buf) -> str:
         kind, out, args, kwargs, effect, scalar = ins
         op = kind[0]
@@ -398,7 +423,7 @@ class Program:
             uf = self.name(self._ufunc(kind))
             return f"{lhs}{uf}({self._call_args(args, {}, 'out=' + buf)})"
         if op == "call":
-            rhs = f"{self.name(kind[1])}({self._call_args(args, kwargs)})"
+            rhs = self._inlined(kind[1], args, kwargs) or f"{self.name(kind[1])}({self._call_args(args, kwargs)})"
         elif op == "bin":
             rhs = f"{self.render(args[0])} {_OPSYM[kind[1]]} {self.render(args[1])}"
         elif op == "ibin":
@@ -517,6 +542,14 @@ _YREF = re.compile(r"\by(\d+)\b")
 _SREF = re.compile(r"\bs(\d+)\b")
 _TREF = re.compile(r"\b(t\d+)\b")
 _RANDOM = {"rand", "randn", "randint", "randperm"}
+
+
+def _weak(v):
+    """A callable giving ``v`` back while it lives (a weak reference where the array type has them)."""
+    try:
+        return weakref.ref(v)
+    except TypeError:
+        return lambda: v
 
 
 def _tuple(names) -> str:

@@ -29,6 +29,7 @@ from ..autograd import function as _function
 from ..autograd import grads as _grads
 from ..autograd.grad_mode import state as _grad_state
 from ..tensor import Tensor
+from . import Unrecordable
 
 __all__ = ["Rec", "Sym", "Recorder", "Unrecordable", "SlotRef", "SymRef", "Const"]
 
@@ -36,10 +37,6 @@ _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the recorder now running (one at a time, in one thread)
 active: list = [None]
-
-
-class Unrecordable(RuntimeError):
-    """Raised by ``tw.compile(fn, fullgraph=True)`` when ``fn`` does something a program can't replay."""
 
 
 class SlotRef:
@@ -836,8 +833,9 @@ class Recorder:
         rec = self
 
         def run_hooks(hooks, g, handed):
-            if any(type(h) is not _grads.PostAccumulate for h in hooks.values()):
-                rec.fail("a gradient hook (Tensor.register_hook: it may have Python side effects)")
+            # NOTE: deliver() calls this whenever a leaf has hooks, post-accumulate ones included
+            if hooks:
+                rec.fail("a gradient hook (register_hook or a post-accumulate hook: it may have Python side effects)")
             return real(hooks, g, handed)
 
         return run_hooks
