@@ -18,6 +18,7 @@ import sys
 import threading
 import types
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -548,7 +549,7 @@ class Recorder:
         self.thread = threading.get_ident()
         self.closed = False
         self.poisoned = None  # (what, where) of the first operation that can't be recorded
-        self.on_poison = None  # called once when the recording is given up (see fail)
+        self.on_poison: Callable[[], None] | None = None  # called once when the recording is given up (see fail)
         self.suspended = False
         self.values: list = []  # slot -> the real array
         self.recs: list = []  # slot -> its Rec (kept alive: ids below stay unique)
