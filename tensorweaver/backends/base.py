@@ -304,11 +304,17 @@ def host_array(data, dtype: _dtypes.dtype | None) -> np.ndarray:
     return a
 
 
-def _numpy_scalars_dtype(data):
+def _numpy_scalars_dtype(data) -> _dtypes.dtype | None:
     """PyTorch's dtype for a list holding NumPy scalars: each NumPy scalar counts with its dtype,
     each Python number with its default (int64, the default float, ...), promoted together
     (``[np.float64(1.0)]`` is float64, ``[np.int32(1), 2]`` int64); None without NumPy scalars."""
-    found: set = set()
+    python = {
+        bool: _dtypes.bool,
+        int: _dtypes.int64,
+        float: _dtypes.get_default_dtype(),
+        complex: _dtypes.default_complex(),
+    }
+    found: set[_dtypes.dtype] = set()
     numpy_scalars = False
     stack = [data]
     while stack:
@@ -318,19 +324,12 @@ def _numpy_scalars_dtype(data):
             elif isinstance(v, np.generic):
                 numpy_scalars = True
                 found.add(_dtypes.to_dtype(v.dtype.name))
-            else:
-                found.add(type(v))
+            elif type(v) in python:
+                found.add(python[type(v)])
     if not numpy_scalars:
         return None
-    python = {
-        bool: _dtypes.bool,
-        int: _dtypes.int64,
-        float: _dtypes.get_default_dtype(),
-        complex: _dtypes.default_complex(),
-    }
-    out = None
+    out: _dtypes.dtype | None = None
     for d in found:
-        d = python.get(d, d)
         out = d if out is None else _dtypes.promote_types(out, d)
     return out
 
