@@ -76,3 +76,12 @@ SECOND_ORDER = {
 @pytest.mark.parametrize("name", sorted(SECOND_ORDER))
 def test_second_derivatives(name, device):
     check_second_order(*SECOND_ORDER[name], device)
+
+
+def test_matmul_shape_mismatch_is_a_runtime_error_and_a_value_error(device):
+    for a, b in (((2, 3), (4, 2)), ((3,), (4,))):
+        x, y = tw.zeros(*a, device=device), tw.zeros(*b, device=device)
+        with pytest.raises(RuntimeError, match="cannot be multiplied"):
+            x @ y
+        with pytest.raises(ValueError):
+            tw.matmul(x, y)

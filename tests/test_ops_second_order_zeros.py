@@ -78,10 +78,10 @@ def _cases():
 
 
 @pytest.mark.parametrize(("name", "fn", "shapes", "options"), list(_cases()))
-def test_second_derivative_at_zeros(name, fn, shapes, options):
+def test_second_derivative_at_zeros(name, fn, shapes, options, device):
     arrays = _zeroed(shapes, seed=len(name))
     with np.errstate(all="ignore"):
-        pairs = _hvp_and_differences(fn, arrays, "cpu")
+        pairs = _hvp_and_differences(fn, arrays, device)
     for i, (analytic, numeric) in enumerate(pairs):
         if name in KINKED_AT_ZERO:
             assert np.isfinite(analytic).all(), f"{name}: HVP at zeros not finite, input {i}"

@@ -248,6 +248,11 @@ def test_shape_errors_are_runtime_errors_and_value_errors(device):
         (lambda: tw.broadcast_to(x, (2,)), "can't be broadcast"),
         (lambda: tw.cat([x, tw.zeros(1, 2, device=device)]), "can't be joined"),
         (lambda: tw.stack([x, tw.zeros(2, device=device)]), "equal size"),
+        (lambda: x.reshape(1, 3).permute(0, 0), "must be a permutation"),
+        (lambda: x.split([1, 1]), "add up to 3"),
+        (lambda: tw.nn.functional.pad(x, (1, 2, 3)), "must be even"),
+        (lambda: tw.nn.functional.layer_norm(x, (5,)), "does not match"),
+        (lambda: tw.nn.functional.embedding(tw.zeros(2, dtype=tw.int64, device=device), x), "2-D"),
     ):
         with pytest.raises(RuntimeError, match=re.escape(words)):
             fn()

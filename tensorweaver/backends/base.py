@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Any
 
 import numpy as np
 
@@ -331,11 +330,17 @@ def host_array(data, dtype: _dtypes.dtype | None) -> np.ndarray:
     return a
 
 
-def _numpy_scalars_dtype(data):
+def _numpy_scalars_dtype(data) -> _dtypes.dtype | None:
     """PyTorch's dtype for a list holding NumPy scalars: each NumPy scalar counts with its dtype,
     each Python number with its default (int64, the default float, ...), promoted together
     (``[np.float64(1.0)]`` is float64, ``[np.int32(1), 2]`` int64); None without NumPy scalars."""
-    found: set = set()
+    python = {
+        bool: _dtypes.bool,
+        int: _dtypes.int64,
+        float: _dtypes.get_default_dtype(),
+        complex: _dtypes.default_complex(),
+    }
+    found: set[_dtypes.dtype] = set()
     numpy_scalars = False
     stack = [data]
     while stack:
@@ -345,19 +350,12 @@ def _numpy_scalars_dtype(data):
             elif isinstance(v, np.generic):
                 numpy_scalars = True
                 found.add(_dtypes.to_dtype(v.dtype.name))
-            else:
-                found.add(type(v))
+            elif type(v) in python:
+                found.add(python[type(v)])
     if not numpy_scalars:
         return None
-    python = {
-        bool: _dtypes.bool,
-        int: _dtypes.int64,
-        float: _dtypes.get_default_dtype(),
-        complex: _dtypes.default_complex(),
-    }
-    out: Any = None
-    for v in found:
-        d: Any = python.get(v, v)
+    out: _dtypes.dtype | None = None
+    for d in found:
         out = d if out is None else _dtypes.promote_types(out, d)
     return out
 

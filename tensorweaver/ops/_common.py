@@ -214,7 +214,7 @@ def normalize_dims(dim, ndim: int):
         return None
     if isinstance(dim, int):
         return (check_dim(dim, ndim),) if ndim else ()
-    if not isinstance(dim, (tuple, list)):
+    if isinstance(dim, str) or not hasattr(dim, "__iter__"):
         raise TypeError(f"dim must be an int, a tuple of ints or None, got {type(dim).__name__} {dim!r}")
     axes = tuple(sorted({check_dim(d, ndim) for d in dim})) if ndim else ()
     if ndim and len(axes) != len(tuple(dim)):

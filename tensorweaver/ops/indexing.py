@@ -19,7 +19,7 @@ import operator
 
 from .. import _dtypes
 from .._args import check_index_range, device_error
-from .._errors import IndexDtypeError, IndexOutOfRangeError
+from .._errors import IndexDtypeError, IndexOutOfRangeError, ShapeError
 from ..autograd.function import bump
 from ..tensor import _check_inplace
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, state
@@ -494,7 +494,7 @@ def embedding(x: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tens
     """
     _check_index(x, weight, "embedding")
     if weight._data.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+        raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     n = weight._data.shape[0]
     check_index_range(
         x._backend,

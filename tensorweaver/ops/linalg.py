@@ -4,6 +4,7 @@ cosine similarity and pairwise distance."""
 from __future__ import annotations
 
 from .. import _dtypes
+from .._errors import ShapeError
 from ._common import Function, Tensor, apply2, resolve, write_out
 from .activation import dropout, softmax
 from .elementwise import clamp_min
@@ -63,7 +64,7 @@ def matmul(x: Tensor, other: Tensor, *, out=None) -> Tensor:
         raise ValueError(f"matmul: both arguments need to be at least 1-D, got shapes {tuple(xs)} and {tuple(ys)}")
     k = ys[-2] if len(ys) > 1 else ys[0]
     if xs[-1] != k:
-        raise ValueError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
+        raise ShapeError(f"matmul: shapes {tuple(xs)} and {tuple(ys)} cannot be multiplied ({xs[-1]} != {k})")
     if other._backend is not x._backend or x._data.dtype is not other._data.dtype:
         x, y, _ = resolve(x, other, "matmul")
         return apply2(MatMul(), x, y)

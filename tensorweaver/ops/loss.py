@@ -176,7 +176,15 @@ def cross_entropy(
     loss = loss * (1.0 - label_smoothing) + -wl.sum(dim=cdim) * valid * (label_smoothing / C)
     if reduction == "none":
         return loss
-    return loss.sum() if reduction == "sum" else loss.sum() / _wrap(b.xp.sum(w), b)
+    if reduction == "sum":
+        return loss.sum()
+    # every target ignored: nan, with gradient 0 (as in PyTorch): 0 * (1 / 0) would be nan
+    total = b.xp.sum(w)
+    zero = total == 0
+    scale = _wrap(1 / b.xp.where(zero, b.xp.ones_like(total), total), b)
+    return (loss.sum() * scale) + _wrap(
+        b.xp.where(zero, b.xp.full_like(total, float("nan")), b.xp.zeros_like(total)), b
+    )
 
 
 def _reduce_mean(loss: Tensor, reduction: str) -> Tensor:

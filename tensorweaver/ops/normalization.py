@@ -31,7 +31,7 @@ def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps: float =
     """``x`` normalized over its last ``len(normalized_shape)`` dims (biased variance), then scaled and shifted."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if tuple(x._data.shape[x._data.ndim - len(shape) :]) != shape:
-        raise ValueError(f"layer_norm: normalized_shape {shape} does not match the end of the input shape {x.shape}")
+        raise ShapeError(f"layer_norm: normalized_shape {shape} does not match the end of the input shape {x.shape}")
     dims = tuple(range(x._data.ndim - len(shape), x._data.ndim))
     return _affine(_normalized(float_input(x), dims, eps), weight, bias, shape)
 

@@ -135,7 +135,7 @@ def permute(x: Tensor, *dims) -> Tensor:
     ndim = x._data.ndim
     axes = tuple(check_dim(d, ndim) for d in dims)
     if len(axes) != ndim or len(set(axes)) != ndim:
-        raise ValueError(
+        raise ShapeError(
             f"permute: dims {tuple(dims)} must be a permutation of the {ndim} dims of a tensor of shape {x.shape}"
         )
     return apply1(Permute(axes), x)
@@ -448,7 +448,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if any(s < 0 for s in sizes) or sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} must be non-negative and add up to {n}, the size of dim {dim}")
+            raise ShapeError(f"split: sections {sizes} must be non-negative and add up to {n}, the size of dim {dim}")
     out, start = [], 0
     for s in sizes:
         out.append(narrow(x, d, start, s))
@@ -592,7 +592,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
     pad = tuple(int(p) for p in pad)
     shape = tuple(x._data.shape)
     if len(pad) % 2 or len(pad) // 2 > len(shape):
-        raise ValueError(f"pad: padding of length {len(pad)} must be even and at most 2 * ndim for shape {shape}")
+        raise ShapeError(f"pad: padding of length {len(pad)} must be even and at most 2 * ndim for shape {shape}")
     widths = {len(shape) - 1 - i: (pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)}
     for d, (lo, hi) in widths.items():
         if shape[d] + lo + hi < 0:
