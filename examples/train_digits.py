@@ -51,7 +51,8 @@ def load_data(device, limit: int | None = None) -> tuple[TensorDataset, TensorDa
     accuracy over scaling to [0, 1].
     """
     x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    split = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    x_train, x_test, y_train, y_test = (np.asarray(a) for a in split)
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std[std == 0] = 1.0
 
@@ -121,7 +122,7 @@ def plot_history(history: dict, path: str, title: str) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, or auto (cuda when present)")
     parser.add_argument("--epochs", type=int, default=30, help="train until this epoch (counting resumed ones)")

@@ -211,7 +211,7 @@ def plot_history(history: dict, path: str, title: str) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data", metavar="DIR", default=DEFAULT_DATA, help=f"the IDX files' folder ({DEFAULT_DATA})")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, or auto (cuda when present)")
     parser.add_argument("--epochs", type=int, default=4, help="train until this epoch (counting resumed ones)")

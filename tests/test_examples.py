@@ -17,6 +17,9 @@ import pytest
 
 import tensorweaver as tw
 
+for needed in ("sklearn", "tqdm", "matplotlib"):  # pip install -e ".[examples]"
+    pytest.importorskip(needed)
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 QUIET = ["--no-progress"]
