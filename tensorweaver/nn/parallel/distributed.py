@@ -16,6 +16,11 @@ How a step runs (as PyTorch's reducer):
   in index order on every rank, so that the collectives match); once the last one has started,
   they are waited for and the averaged gradients are copied back into ``.grad``, all before
   ``backward()`` returns.
+
+NOTE: the overlap is the host's: over MPI a started all-reduce advances while the rank calls into MPI
+(MPICH has no progress thread; each gradient hook polls the buckets in flight); over NCCL it runs on
+the current CUDA stream, after the kernels queued before it, and backward goes on queuing kernels
+without waiting for it.
 """
 
 from __future__ import annotations
