@@ -94,7 +94,7 @@ def run_workload(ctx: W.Context, name: str, make) -> dict:
         syncs = dict(_device_syncs(ctx, w.impls))
         syncs.update(w.syncs)
         gc.collect()
-        clock = w.clock or time.perf_counter
+        clock = w.clock or (time.process_time if ctx.cpu_clock else time.perf_counter)
         raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor, clock=clock, setups=w.setups)
         values = {n: [s * w.scale for s in v] for n, v in raw.items()}
     else:
@@ -199,7 +199,8 @@ def to_markdown(report: dict) -> str:
         f"# tensorweaver benchmarks on {report['device']}",
         "",
         f"Run {report['date']} with `{report['command']}` ({'quick' if report['quick'] else 'full'}, "
-        f"{report['repeats']} repeats per timing, interleaved; {report['seconds']:.0f} s in all).",
+        f"{report['repeats']} repeats per timing, interleaved, {report.get('clock', 'wall time')}, threads: "
+        f"{report.get('threads', 'library defaults')}; {report['seconds']:.0f} s in all).",
         "",
         f"Machine: {m['cpu']}, {m['usable_cpus']} usable of {m['logical_cpus']} logical CPUs; Python {m['python']}, "
         f"NumPy {m['numpy']}; BLAS: {blas or 'unknown'} ({m['blas_source']})"
@@ -334,7 +335,9 @@ def _context(args) -> W.Context:
     if args.threads:
         _limit_threads(args.threads, torch)
     repeats = args.repeats or (3 if args.quick else 10)
-    return W.Context(device=args.device, quick=args.quick, repeats=repeats, torch=torch, xp=xp)
+    return W.Context(
+        device=args.device, quick=args.quick, repeats=repeats, torch=torch, xp=xp, cpu_clock=args.cpu_clock
+    )
 
 
 def main(argv=None) -> int:
@@ -344,6 +347,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=0, help="timed repeats per implementation (default 10, quick 3)")
     p.add_argument(
         "--threads", type=int, default=0, help="BLAS and PyTorch threads (default: each library's own default)"
+    )
+    p.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="time in this process's CPU time, not wall time (with --threads 1: steadier on a busy machine)",
     )
     p.add_argument("--only", default="", help="comma-separated workload names")
     p.add_argument("--out", default=RESULTS, help="where to write <device>.md/.json/.png")
@@ -364,6 +372,8 @@ def main(argv=None) -> int:
         "device": args.device,
         "quick": args.quick,
         "repeats": ctx.repeats,
+        "clock": "process CPU time" if args.cpu_clock else "wall time",
+        "threads": args.threads or "library defaults",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine_info(ctx),

@@ -60,6 +60,7 @@ class Context:
     repeats: int
     torch: object = None  # the torch module, or None when not installed
     xp: object = np  # numpy, or cupy on CUDA
+    cpu_clock: bool = False  # --cpu-clock: time.process_time for every timed workload
 
     @property
     def torch_device(self) -> str:
