@@ -16,9 +16,9 @@ import numpy as np
 N, FEATURES, BATCH = 60_000, 784, 256
 
 
-def _data(seed: int = 0):
+def _data(seed: int = 0, n: int = N):
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((N, FEATURES), dtype=np.float32), rng.integers(0, 10, N)
+    return rng.standard_normal((n, FEATURES), dtype=np.float32), rng.integers(0, 10, n)
 
 
 def numpy_epoch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> float:
@@ -38,6 +38,23 @@ def tw_epoch(loader) -> float:
     for xb, yb in loader:
         total += xb.array[0, 0] + yb.array[0]
     return total
+
+
+def epoch_impls(n: int = N):
+    """({"tensorweaver": one epoch, "numpy": one epoch}, batches) over the same ``n`` x 784 data, for the
+    driver (``python -m benchmarks``, workload 11) to time interleaved."""
+    import tensorweaver as tw
+    from tensorweaver.utils.data import DataLoader, TensorDataset
+
+    x, y = _data(n=n)
+    loader = DataLoader(
+        TensorDataset(tw.from_numpy(x), tw.from_numpy(y)),
+        batch_size=BATCH,
+        shuffle=True,
+        generator=tw.Generator().manual_seed(0),
+    )
+    rng = np.random.default_rng(0)
+    return {"tensorweaver": lambda: tw_epoch(loader), "numpy": lambda: numpy_epoch(x, y, rng)}, len(loader)
 
 
 def dataloader_epoch_times(repeats: int = 10) -> dict:

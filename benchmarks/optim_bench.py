@@ -20,6 +20,7 @@ import numpy as np
 from .common import mlp_init
 
 SIZES = [784, 512, 512, 10]
+QUICK_SIZES = [784, 64, 64, 10]  # python -m benchmarks --quick
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
 
 
@@ -53,11 +54,11 @@ class NumpyAdam:
             p += u
 
 
-def _setup():
+def _setup(sizes=SIZES):
     """Fresh parameters and fixed gradients: (NumPy params, NumPy grads, tensorweaver params with .grad set)."""
     import tensorweaver as tw
 
-    layers, _, _ = mlp_init(SIZES, batch=1)
+    layers, _, _ = mlp_init(sizes, batch=1)
     params = [a for layer in layers for a in layer]
     rng = np.random.default_rng(1)
     grads = [(0.01 * rng.standard_normal(p.shape)).astype(np.float32) for p in params]

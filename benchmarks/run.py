@@ -94,7 +94,8 @@ def run_workload(ctx: W.Context, name: str, make) -> dict:
         syncs = dict(_device_syncs(ctx, w.impls))
         syncs.update(w.syncs)
         gc.collect()
-        raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor, setups=w.setups)
+        clock = w.clock or (time.process_time if ctx.cpu_clock else time.perf_counter)
+        raw = time_interleaved(w.impls, syncs, ctx.repeats * w.repeat_factor, clock=clock, setups=w.setups)
         values = {n: [s * w.scale for s in v] for n, v in raw.items()}
     else:
         values = w.measured
@@ -198,7 +199,8 @@ def to_markdown(report: dict) -> str:
         f"# tensorweaver benchmarks on {report['device']}",
         "",
         f"Run {report['date']} with `{report['command']}` ({'quick' if report['quick'] else 'full'}, "
-        f"{report['repeats']} repeats per timing, interleaved; {report['seconds']:.0f} s in all).",
+        f"{report['repeats']} repeats per timing, interleaved, {report.get('clock', 'wall time')}, threads: "
+        f"{report.get('threads', 'library defaults')}; {report['seconds']:.0f} s in all).",
         "",
         f"Machine: {m['cpu']}, {m['usable_cpus']} usable of {m['logical_cpus']} logical CPUs; Python {m['python']}, "
         f"NumPy {m['numpy']}; BLAS: {blas or 'unknown'} ({m['blas_source']})"
@@ -235,7 +237,7 @@ def to_markdown(report: dict) -> str:
         during = "" if None in load else f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end"
         lines.append(f"- **{w['name']}**: {w['title']} ({w['seconds']:.1f} s{during})")
         for k, v in w["info"].items():
-            if k in ("peak", "traced", "flat"):
+            if k in ("peak", "traced", "flat") and w["name"] == "memory":
                 continue
             lines.append(f"  - {k}: {v if not isinstance(v, dict) else json.dumps(v)}")
         if w["name"] == "memory":
@@ -297,6 +299,20 @@ def write_chart(report: dict, path: str) -> str | None:
 
 
 # -- main ------------------------------------------------------------------------------------------
+_LIMITS: list = []  # threadpoolctl's limiter, kept alive for the run
+
+
+def _limit_threads(n: int, torch) -> None:
+    """``--threads N``: BLAS (threadpoolctl) and PyTorch's intra-op pool both at N threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
+    _LIMITS.append(threadpool_limits(limits=n))
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
 def _context(args) -> W.Context:
     try:
         import torch
@@ -316,8 +332,12 @@ def _context(args) -> W.Context:
         if torch is not None and not torch.cuda.is_available():
             print("PyTorch has no CUDA here: its baselines are skipped")
             torch = None
+    if args.threads:
+        _limit_threads(args.threads, torch)
     repeats = args.repeats or (3 if args.quick else 10)
-    return W.Context(device=args.device, quick=args.quick, repeats=repeats, torch=torch, xp=xp)
+    return W.Context(
+        device=args.device, quick=args.quick, repeats=repeats, torch=torch, xp=xp, cpu_clock=args.cpu_clock
+    )
 
 
 def main(argv=None) -> int:
@@ -325,6 +345,14 @@ def main(argv=None) -> int:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--quick", action="store_true", help="small sizes, few repeats (CI); asserts nothing about speed")
     p.add_argument("--repeats", type=int, default=0, help="timed repeats per implementation (default 10, quick 3)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="BLAS and PyTorch threads (default: each library's own default)"
+    )
+    p.add_argument(
+        "--cpu-clock",
+        action="store_true",
+        help="time in this process's CPU time, not wall time (with --threads 1: steadier on a busy machine)",
+    )
     p.add_argument("--only", default="", help="comma-separated workload names")
     p.add_argument("--out", default=RESULTS, help="where to write <device>.md/.json/.png")
     args = p.parse_args(argv)
@@ -344,6 +372,8 @@ def main(argv=None) -> int:
         "device": args.device,
         "quick": args.quick,
         "repeats": ctx.repeats,
+        "clock": "process CPU time" if args.cpu_clock else "wall time",
+        "threads": args.threads or "library defaults",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": machine_info(ctx),

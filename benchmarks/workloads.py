@@ -50,6 +50,7 @@ class Workload:
     info: dict = field(default_factory=dict)
     after: object = None  # called after timing, fills checks that need the timed state
     repeat_factor: int = 1  # short, noisy timings get more repeats
+    clock: object = None  # None: wall time (time.perf_counter); time.process_time for single-threaded work
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Context:
     repeats: int
     torch: object = None  # the torch module, or None when not installed
     xp: object = np  # numpy, or cupy on CUDA
+    cpu_clock: bool = False  # --cpu-clock: time.process_time for every timed workload
 
     @property
     def torch_device(self) -> str:
@@ -212,8 +214,9 @@ def mlp(ctx: Context) -> Workload:
 
 
 # -- 4 ---------------------------------------------------------------------------------------------
-def _memory_proc(impl: str, mode: str, sizes, batch: int, steps: int, check: int = 0) -> dict:
+def _memory_proc(impl: str, mode: str, sizes, batch: int, steps: int, check: int = 0, model: str = "mlp") -> dict:
     cmd = [sys.executable, "-m", "benchmarks.memory", impl, mode, "--sizes", ",".join(map(str, sizes))]
+    cmd += ["--model", model]
     cmd += ["--batch", str(batch), "--steps", str(steps), "--check", str(check)]
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     if r.returncode != 0:
@@ -338,6 +341,192 @@ def cuda_scaling(ctx: Context) -> Workload:
     return w
 
 
+# -- 8: the MLP through the public module API ------------------------------------------------------
+def _torch_threads(ctx: Context) -> dict:
+    """PyTorch's intra-op threads set to the BLAS threads NumPy uses (threadpoolctl), for 'same threads'."""
+    if ctx.torch is None:
+        return {}
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    except ImportError:
+        blas = []
+    if blas:
+        ctx.torch.set_num_threads(max(blas))
+    return {"threads": {"BLAS (NumPy, tensorweaver)": blas or "unknown", "PyTorch": ctx.torch.get_num_threads()}}
+
+
+def nn_mlp(ctx: Context) -> Workload:
+    from . import models_nn as mm
+
+    sizes = [784, 64, 64, 10] if ctx.quick else [784, 512, 512, 10]
+    batch = 32 if ctx.quick else 256
+    steps = 2 if ctx.quick else 10
+    import tensorweaver as tw
+
+    models = {
+        "tensorweaver": mm.mlp_trainer(tw, sizes, batch, ctx.device),
+        "numpy": mm.MLPNumpyMomentum(sizes, batch, ctx.xp),
+    }
+    if ctx.torch is not None:
+        models["torch"] = mm.mlp_trainer(ctx.torch, sizes, batch, ctx.torch_device)
+    w = Workload(
+        "nn_mlp",
+        f"8. MLP training step through nn/optim (nn.Sequential {'-'.join(map(str, sizes))}, nn.CrossEntropyLoss, "
+        f"optim.SGD(momentum=0.9), zero_grad; batch {batch}, float32)",
+        f"{steps} steps",
+        scale=1e3 / steps,
+        value_unit="ms/step",
+        impls={k: _loop(m, steps) for k, m in models.items()},
+        setups={k: _setup(m) for k, m in models.items()},
+        targets=[
+            Target(f"tensorweaver <= 1.05x hand-written {_base(ctx)}", "tensorweaver", "numpy", 1.05),
+            Target("tensorweaver <= 1.0x PyTorch", "tensorweaver", "torch", 1.0),
+        ],
+        info=_torch_threads(ctx),
+        repeat_factor=3,
+    )
+
+    def after():
+        results = {k: m.result() for k, m in models.items()}
+        w.checks[f"parameters agree after {steps + 1} steps"] = _agree(results, 1e-3, 1e-5)
+
+    w.after = after
+    return w
+
+
+# -- 9: Adam -------------------------------------------------------------------------------------
+def adam(ctx: Context) -> Workload:
+    from . import optim_bench as ob
+
+    steps = 2 if ctx.quick else 10
+    ob.check()
+    np_params, grads, tw_params = ob._setup(ob.QUICK_SIZES if ctx.quick else ob.SIZES)
+    import tensorweaver as tw
+
+    ref = ob.NumpyAdam(np_params)
+    opt = tw.optim.Adam(tw_params, lr=ob.LR, betas=ob.BETAS, eps=ob.EPS)
+
+    def run_tw():
+        for _ in range(steps):
+            opt.step()
+
+    def run_np():
+        for _ in range(steps):
+            ref.step(grads)
+
+    w = Workload(
+        "adam",
+        f"9. Adam step (tw.optim.Adam, lr {ob.LR}) on the parameters of the "
+        f"{'-'.join(map(str, ob.QUICK_SIZES if ctx.quick else ob.SIZES))} MLP (float32, fixed gradients) "
+        "vs hand-written in-place NumPy Adam",
+        f"{steps} steps",
+        scale=1e3 / steps,
+        value_unit="ms/step",
+        impls={"tensorweaver": run_tw, "numpy": run_np},
+        targets=[Target("tensorweaver <= 1.1x hand-written NumPy Adam", "tensorweaver", "numpy", 1.1)],
+        checks={"parameters agree after 3 steps (rtol 1e-5)": {"ok": True, "detail": "optim_bench.check() passed"}},
+        info={"clock": "process CPU time (single-threaded elementwise work)"},
+        repeat_factor=2,
+        clock=time.process_time,
+    )
+    return w
+
+
+# -- 10: the CNN ---------------------------------------------------------------------------------
+def cnn(ctx: Context) -> Workload:
+    import tensorweaver as tw
+
+    from . import models_nn as mm
+
+    channels, batch = ((8, 16), 16) if ctx.quick else ((32, 64), 64)
+    steps = 1 if ctx.quick else 3
+    models = {"tensorweaver": mm.cnn_trainer(tw, channels, batch, ctx.device)}
+    if ctx.torch is not None:
+        models["torch"] = mm.cnn_trainer(ctx.torch, channels, batch, ctx.torch_device)
+    w = Workload(
+        "cnn",
+        f"10. CNN training step (Conv2d 1->{channels[0]} 3x3, ReLU, MaxPool 2, Conv2d {channels[0]}->{channels[1]} "
+        f"3x3, ReLU, MaxPool 2, Linear; batch {batch} of 28x28 float32; CrossEntropyLoss, SGD momentum 0.9)",
+        f"{steps} steps",
+        scale=1e3 / steps,
+        value_unit="ms/step",
+        impls={k: _loop(m, steps) for k, m in models.items()},
+        setups={k: _setup(m) for k, m in models.items()},
+        targets=[Target("tensorweaver <= 1.5x PyTorch CPU, same threads", "tensorweaver", "torch", 1.5)],
+        info=_torch_threads(ctx),
+        repeat_factor=1 if ctx.quick else 2,
+    )
+
+    def after():
+        results = {k: m.result() for k, m in models.items()}
+        w.checks[f"parameters agree after {steps + 1} steps"] = _agree(results, 1e-3, 1e-5)
+
+    w.after = after
+    return w
+
+
+# -- 11: DataLoader ------------------------------------------------------------------------------
+def dataloader(ctx: Context) -> Workload:
+    from . import data_bench as db
+
+    n = 6_000 if ctx.quick else db.N
+    impls, batches = db.epoch_impls(n)
+    w = Workload(
+        "dataloader",
+        f"11. DataLoader epoch: TensorDataset {n} x {db.FEATURES} float32 + int64 labels, batch {db.BATCH}, "
+        f"shuffle=True ({batches} batches) vs a NumPy permutation-and-slice loop",
+        "one epoch",
+        scale=1e3,
+        value_unit="ms/epoch",
+        impls=impls,
+        targets=[Target("tensorweaver <= 1.2x NumPy permutation + slices", "tensorweaver", "numpy", 1.2)],
+        info={"clock": "process CPU time (single-threaded)"},
+        clock=time.process_time,
+    )
+    return w
+
+
+# -- 12: peak memory of the CNN ------------------------------------------------------------------
+def cnn_memory(ctx: Context) -> Workload:
+    channels, batch, steps = ((8, 16), 16, 3) if ctx.quick else ((32, 64), 64, 20)
+    # NOTE: --quick leaves PyTorch's process out (its import alone takes seconds), as workload 4 does
+    impls = ["tensorweaver"] + (["torch"] if ctx.torch is not None and not ctx.quick else [])
+    sizes = list(channels)
+    peak = {i: _memory_proc(i, "peak", sizes, batch, steps, model="cnn") for i in impls}
+    w = Workload(
+        "cnn_memory",
+        f"12. Memory: {steps} steps of the CNN (workload 10; batch {batch}), each library in its own process",
+        "one process each",
+        value_unit="MB anon peak",
+        measured={i: [peak[i]["step_peak_mb"]] for i in impls},
+        targets=[
+            Target(
+                "peak anonymous RSS above the imports' (VmHWM - file RSS - RssAnon after imports) <= 1.2x PyTorch's",
+                "tensorweaver",
+                "torch",
+                1.2,
+            )
+        ],
+        info={
+            "measure": (
+                "each library in a fresh process (benchmarks/memory.py --model cnn): imports, model, data and "
+                "optimizer, one warm-up step, peak RSS reset (/proc/self/clear_refs), then the steps; the figure "
+                "is the peak RSS (VmHWM) less the file-backed RSS (library code) and less the anonymous RSS "
+                "the imports left: the memory training takes, parameters, state and data included"
+            ),
+            "peak RSS was reset after the warm-up": {i: p["peak_reset"] for i, p in peak.items()},
+            "cnn peak": {i: {k: round(v, 1) for k, v in p.items() if k.endswith("_mb")} for i, p in peak.items()},
+        },
+    )
+    if "torch" in peak:
+        w.info["raw peak RSS ratio (imports included)"] = round(
+            peak["tensorweaver"]["max_rss_mb"] / peak["torch"]["max_rss_mb"], 3
+        )
+    return w
+
+
 def summarize(values) -> dict:
     """Median, min and max of a list of numbers."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
@@ -362,5 +551,10 @@ CPU_WORKLOADS = {
     "import": import_time,
     "transfers": transfers,
     **{n: _compiled(n) for n in ("compiled_textbook", "compiled_op_overhead", "compiled_mlp", "compiled_record")},
+    "nn_mlp": nn_mlp,
+    "adam": adam,
+    "cnn": cnn,
+    "dataloader": dataloader,
+    "cnn_memory": cnn_memory,
 }
 CUDA_WORKLOADS = {"textbook": textbook, "op_overhead": op_overhead, "mlp": mlp, "cuda_scaling": cuda_scaling}

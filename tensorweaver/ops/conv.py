@@ -4,8 +4,7 @@ adjoint: Im2Col (sliding blocks as columns) and Col2Im (columns summed back into
 from __future__ import annotations
 
 from .._args import IntOrSeq
-from ._common import Function, Tensor, apply1, float_input, kind, promote
-from .indexing import Gather, _flat_positions
+from ._common import Function, Tensor, apply1, const, float_input, kind, promote
 from .linalg import matmul
 from .shape import permute, reshape
 
@@ -90,14 +89,122 @@ class Col2Im(Function):
         return (apply1(Im2Col(im.k, im.stride, im.pads, im.dil, 0, im.dev), gy),)
 
 
-def _im2col(x: Tensor, k, stride, pads, dil, fill, what: str) -> Tensor:
-    fn = Im2Col(k, stride, pads, dil, fill, x._backend.native_device)
+def _checked_out_size(fn: Im2Col, x: Tensor, what: str) -> tuple[int, int]:
     OH, OW = fn.out_size(x._data.shape[2], x._data.shape[3])
     if OH < 1 or OW < 1:
         raise RuntimeError(
-            f"{what}: input of shape {x.shape} (padded {pads}) is smaller than the kernel {k} (dilation {dil})"
+            f"{what}: input of shape {x.shape} (padded {fn.pads}) is smaller than the kernel {fn.k} (dilation {fn.dil})"
         )
+    return OH, OW
+
+
+def _im2col(x: Tensor, k, stride, pads, dil, fill, what: str) -> Tensor:
+    fn = Im2Col(k, stride, pads, dil, fill, x._backend.native_device)
+    _checked_out_size(fn, x, what)
     return apply1(fn, x)
+
+
+class MaxPool(Function):
+    """(N, C, H, W) -> (N, C, OH, OW): the max of each window, and (in ``arg``) its kernel position.
+
+    NOTE: a running maximum over the kernel positions' strided views of the (padded) input, never the
+    (C, kh * kw, N, OH, OW) copy im2col makes: kh * kw passes over an output-sized array, where
+    argmax along a short middle axis of the copy was 4x slower (benchmarks/README.md, workload 10).
+    Values are ``maximum``'s (NaN propagates); ``arg`` is the first position in row-major kernel order
+    inside the input that holds the maximum (or the first NaN), as PyTorch picks, so ties send the
+    gradient to one element and never to the padding (which holds ``fill``: -inf, or an integer
+    dtype's minimum).
+    """
+
+    __slots__ = ("im", "arg", "shape")
+    keeps_inputs = False  # backward reads arg and the input's shape
+
+    def __init__(self, im: Im2Col) -> None:
+        self.im = im
+
+    def _views(self, shape):
+        """The padded input's shape and, per kernel position, the (rows, cols) slices of its windows' elements."""
+        im = self.im
+        N, C, H, W = shape
+        (kh, kw), (sh, sw), (dh, dw), (pt, pb, pl, pr) = im.k, im.stride, im.dil, im.pads
+        OH, OW = im.out_size(H, W)
+        sl = [
+            (slice(i * dh, i * dh + sh * (OH - 1) + 1, sh), slice(j * dw, j * dw + sw * (OW - 1) + 1, sw))
+            for i in range(kh)
+            for j in range(kw)
+        ]
+        return (N, C, H + pt + pb, W + pl + pr), sl
+
+    def forward(self, xp, x):
+        im = self.im
+        self.shape = x.shape
+        padded, sl = self._views(x.shape)
+        pt, _, pl, _ = im.pads
+        if padded != x.shape:
+            xpad = xp.full(padded, im.fill, dtype=x.dtype, device=im.dev)
+            xpad[:, :, pt : pt + x.shape[2], pl : pl + x.shape[3]] = x
+        else:
+            xpad = x
+        views = [xpad[:, :, r, c] for r, c in sl]
+        best = views[0]
+        for v in views[1:]:
+            best = xp.maximum(best, v)
+        if len(views) == 1:
+            best = xp.asarray(best, copy=True)
+        # arg: the smallest position p whose element is the max (or NaN), found as K - max(hit_p * (K - p)),
+        # arithmetic on a small integer type (where() over the output is ~10x slower on NumPy)
+        K = len(views)
+        idt = xp.int8 if K <= 127 else xp.int32
+        real = None
+        if padded != x.shape:  # which window elements are inside the input: padding never wins, even over -inf
+            inside = xp.zeros((1, 1, *padded[2:]), dtype=xp.bool, device=im.dev)
+            inside[:, :, pt : pt + x.shape[2], pl : pl + x.shape[3]] = True
+            real = [inside[:, :, r, c] for r, c in sl]
+        floating = xp.isdtype(x.dtype, "real floating")
+        code = None
+        for p, v in enumerate(views):
+            hit = v == best
+            if real is not None:
+                hit &= real[p]
+            if floating:
+                hit |= v != v  # NaN: the max is NaN, the index the first NaN's
+            c = xp.astype(hit, idt) * xp.asarray(K - p, dtype=idt, device=im.dev)
+            code = c if code is None else xp.maximum(code, c)
+        arg = xp.asarray(K, dtype=idt, device=im.dev) - code
+        self.arg = arg
+        return best
+
+    def backward_array(self, xp, gy):
+        im = self.im
+        padded, sl = self._views(self.shape)
+        (kh, kw), (sh, sw), (dh, dw), (pt, _, pl, _) = im.k, im.stride, im.dil, im.pads
+        disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1  # each input element in one window
+        OH, OW = gy.shape[2], gy.shape[3]
+        tiled = (dh, dw) == (1, 1) and (sh, sw) == (kh, kw) and (OH * sh, OW * sw) == padded[2:]
+        # tiled: the windows tile the (padded) input, every element is written once below
+        gx = (xp.empty if tiled else xp.zeros)(padded, dtype=gy.dtype, device=im.dev)
+        arg = self.arg
+        for p, (r, c) in enumerate(sl):
+            part = xp.astype(arg == p, gy.dtype) * gy if len(sl) > 1 else gy
+            if disjoint:
+                gx[:, :, r, c] = part
+            else:
+                gx[:, :, r, c] = gx[:, :, r, c] + part
+        H, W = self.shape[2], self.shape[3]
+        return (gx if padded == tuple(self.shape) else gx[:, :, pt : pt + H, pl : pl + W],)
+
+    def backward(self, gy):
+        # differentiable (create_graph): gy spread to its windows' positions, summed back by Col2Im
+        b = gy._backend
+        xp, K = b.xp, len(self._views(self.shape)[1])
+        masks = xp.stack([xp.astype(self.arg == p, gy._data.dtype) for p in range(K)], axis=1)  # (N, K, C, OH, OW)
+        N, C, OH, OW = gy._data.shape
+        cols = permute(reshape(gy, (N, 1, C, OH, OW)) * const(gy, masks), (2, 1, 0, 3, 4))  # (C, K, N, OH, OW)
+        im = self.im
+        return (apply1(Col2Im(Im2Col(im.k, im.stride, im.pads, im.dil, 0, im.dev), tuple(self.shape)), cols),)
+
+    def release(self) -> None:
+        self.inputs = self.arg = None
 
 
 def _batched(x: Tensor, what: str) -> tuple[Tensor, bool]:
@@ -239,26 +346,15 @@ def max_pool2d(
     b = x._backend
     xp = b.xp
     low = -float("inf") if kind(x) == "f" else int(xp.iinfo(x._data.dtype).min)
-    cols = _im2col(x, k, s, pads, d, low, "max_pool2d")  # (C, kh*kw, N, OH, OW)
-    if pads == (0, 0, 0, 0):
-        arg = xp.argmax(cols._data, axis=1, keepdims=True)
-    else:  # the first maximum that is not padding (an all -inf window must not pick the padding)
-        H, W = x._data.shape[2:]
-        ones = xp.ones((1, 1, H, W), dtype=xp.int8, device=b.native_device)
-        real = Im2Col(k, s, pads, d, 0, b.native_device).forward(xp, ones) == 1  # (1, kh*kw, 1, OH, OW)
-        a = cols._data
-        hit = (a == xp.max(a, axis=1, keepdims=True)) & real
-        if kind(x) == "f":  # NaN wins, as in PyTorch
-            hit = hit | xp.isnan(a)
-        arg = xp.argmax(xp.astype(hit, xp.int8), axis=1, keepdims=True)
-    y = apply1(Gather(_flat_positions(b, tuple(cols._data.shape), 1, arg)), cols)
-    C, _, N, OH, OW = cols._data.shape
-    y = permute(reshape(y, (C, N, OH, OW)), (1, 0, 2, 3))
+    fn = MaxPool(Im2Col(k, s, pads, d, low, b.native_device))
+    _checked_out_size(fn.im, x, "max_pool2d")
+    y = apply1(fn, x)  # (N, C, OH, OW)
+    N, C, OH, OW = y._data.shape
     y = reshape(y, (C, OH, OW)) if unbatched else y
     if not return_indices:
         return y
     dev = b.native_device
-    arg = xp.permute_dims(xp.reshape(arg, (C, N, OH, OW)), (1, 0, 2, 3))
+    arg = xp.astype(fn.arg, xp.int64)  # each window's kernel position (row-major)
     rows = xp.reshape(xp.arange(OH, dtype=xp.int64, device=dev) * s[0] - pads[0], (OH, 1)) + (arg // k[1]) * d[0]
     cols_ = xp.reshape(xp.arange(OW, dtype=xp.int64, device=dev) * s[1] - pads[2], (1, OW)) + (arg % k[1]) * d[1]
     idx = rows * x._data.shape[3] + cols_
