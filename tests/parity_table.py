@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 EDGES = "issue 9 (branch edges): "
+HVP_LOSS = "Hessian-vector product differs from torch's after a first backward with retain_graph (not yet diagnosed)"
 
 
 @dataclass
@@ -195,7 +196,11 @@ def reshape_sig(draw):
     if n == 0:
         return [s], {"shape": draw(st.sampled_from([(0,), (-1,), (0, 2), (2, 0, 1)]))}
     f = draw(st.sampled_from([d for d in range(1, n + 1) if n % d == 0]))
-    return [s], {"shape": draw(st.sampled_from([(-1,), (f, -1), (n // f, f), (1, n, 1), ()] if n == 1 else [(-1,), (f, -1), (n // f, f)]))}
+    return [s], {
+        "shape": draw(
+            st.sampled_from([(-1,), (f, -1), (n // f, f), (1, n, 1), ()] if n == 1 else [(-1,), (f, -1), (n // f, f)])
+        )
+    }
 
 
 def expand_sig(draw):
@@ -475,7 +480,9 @@ def F(m):
 
 
 def _u(name, domain=(-2.0, 2.0), dtypes=INT_BOOL, grad=True, **extra):
-    return Op(name, lambda m, x, **kw: getattr(m, name)(x, **kw), unary(), domain=domain, dtypes=dtypes, grad=grad, **extra)
+    return Op(
+        name, lambda m, x, **kw: getattr(m, name)(x, **kw), unary(), domain=domain, dtypes=dtypes, grad=grad, **extra
+    )
 
 
 def _f(name, sig=None, **extra):
@@ -530,7 +537,9 @@ OPS: list[Op] = [
         dtypes=("int64",),
     ),
     Op("clamp(tensors)", lambda m, x, lo, hi: m.clamp(x, lo, hi - 0.2 + lo * 0), nary(3), grad2=True),
-    Op("clip", lambda m, x, **kw: m.clip(x, **kw), unary(), variants={"": {"min": -0.5, "max": 0.5}}, dtypes=("int64",)),
+    Op(
+        "clip", lambda m, x, **kw: m.clip(x, **kw), unary(), variants={"": {"min": -0.5, "max": 0.5}}, dtypes=("int64",)
+    ),
     Op("clamp_min", lambda m, x: m.clamp_min(x, 0.1), unary(), dtypes=("int64",)),
     Op("clamp_max", lambda m, x: m.clamp_max(x, 0.1), unary(), dtypes=("int64",)),
     _b("maximum"),
@@ -569,7 +578,12 @@ OPS: list[Op] = [
     _u("log10", domain=(0.1, 3.0)),
     _u("sigmoid"),
     _u("relu", dtypes=("int64",)),
-    Op("leaky_relu", lambda m, x, **kw: F(m).leaky_relu(x, **kw), unary(), variants={"": {}, "slope": {"negative_slope": 0.2}}),
+    Op(
+        "leaky_relu",
+        lambda m, x, **kw: F(m).leaky_relu(x, **kw),
+        unary(),
+        variants={"": {}, "slope": {"negative_slope": 0.2}},
+    ),
     Op("elu", lambda m, x, **kw: F(m).elu(x, **kw), unary(), variants={"": {}, "alpha": {"alpha": 0.5}}),
     Op("gelu", lambda m, x, **kw: F(m).gelu(x, **kw), unary(), variants={"": {}, "tanh": {"approximate": "tanh"}}),
     Op("silu", lambda m, x: F(m).silu(x), unary()),
@@ -585,39 +599,76 @@ OPS: list[Op] = [
     Op("log_softmax", lambda m, x, **kw: m.log_softmax(x, **kw), with_dim("int")),
     # -- comparisons, logical, bitwise (not differentiable)
     *[_b(n, grad=False) for n in ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")],
-    *[Op(f"{n}(scalar)", (lambda n: lambda m, x: getattr(m, n)(x, 0.5))(n), unary(), grad=False) for n in ("eq", "lt", "ge")],
+    *[
+        Op(f"{n}(scalar)", (lambda n: lambda m, x: getattr(m, n)(x, 0.5))(n), unary(), grad=False)  # noqa: B023 (bound by the outer lambda)
+        for n in ("eq", "lt", "ge")
+    ],
     Op("logical_not", lambda m, x: m.logical_not(x), unary(), grad=False, dtypes=INT_BOOL),
     *[_b(n, grad=False, floats=False) for n in ("bitwise_and", "bitwise_or", "bitwise_xor")],
     Op("bitwise_not", lambda m, x: m.bitwise_not(x), unary(), grad=False, floats=False, dtypes=INT_BOOL),
-    *[
-        _u(n, grad=False)
-        for n in ("isnan", "isinf", "isfinite")
-    ],
-    Op("floor_divide", lambda m, x, y: m.floor_divide(x, y), nary(), domain=[(-3.0, 3.0), (0.3, 2.0)], grad=False, dtypes=("int64",)),
+    *[_u(n, grad=False) for n in ("isnan", "isinf", "isfinite")],
+    Op(
+        "floor_divide",
+        lambda m, x, y: m.floor_divide(x, y),
+        nary(),
+        domain=[(-3.0, 3.0), (0.3, 2.0)],
+        grad=False,
+        dtypes=("int64",),
+    ),
     # -- reductions
-    Op("sum", lambda m, x, **kw: m.sum(x, **kw), with_dim("opt"), variants={"": {}, "keepdim": {"keepdim": True}}, dtypes=INT_BOOL),
-    Op("sum(tuple)", lambda m, x, **kw: m.sum(x, **kw), with_dim("tuple"), variants={"": {}, "keepdim": {"keepdim": True}}),
+    Op(
+        "sum",
+        lambda m, x, **kw: m.sum(x, **kw),
+        with_dim("opt"),
+        variants={"": {}, "keepdim": {"keepdim": True}},
+        dtypes=INT_BOOL,
+    ),
+    Op(
+        "sum(tuple)",
+        lambda m, x, **kw: m.sum(x, **kw),
+        with_dim("tuple"),
+        variants={"": {}, "keepdim": {"keepdim": True}},
+    ),
     Op("sum(dtype)", lambda m, x: m.sum(x, dtype=m.float32), unary(), grad=False, dtypes=INT_BOOL),
     Op("mean", lambda m, x, **kw: m.mean(x, **kw), with_dim("opt"), variants={"": {}, "keepdim": {"keepdim": True}}),
     Op("mean(tuple)", lambda m, x, **kw: m.mean(x, **kw), with_dim("tuple")),
-    Op("sum_to", lambda m, x, y: m.sum_to(x + y * 0, x.shape) if m.__name__ != "torch" else (x + y * 0).sum_to_size(x.shape), nary()),
-    Op("broadcast_to", lambda m, x, y: m.broadcast_to(x, np.broadcast_shapes(x.shape, y.shape)), nary(), dtypes=INT_BOOL),
+    Op(
+        "sum_to",
+        lambda m, x, y: m.sum_to(x + y * 0, x.shape) if m.__name__ != "torch" else (x + y * 0).sum_to_size(x.shape),
+        nary(),
+    ),
+    Op(
+        "broadcast_to",
+        lambda m, x, y: m.broadcast_to(x, np.broadcast_shapes(x.shape, y.shape)),
+        nary(),
+        dtypes=INT_BOOL,
+    ),
     *[
         Op(
             n,
-            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),
+            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),  # noqa: B023 (bound by the outer lambda)
             with_dim("opt", min_side=3, min_dims=1),  # zero spread and n <= correction: pinned below
-            variants={"": {}, "correction=0": {"correction": 0}, "correction=2,keepdim": {"correction": 2, "keepdim": True}},
+            variants={
+                "": {},
+                "correction=0": {"correction": 0},
+                "correction=2,keepdim": {"correction": 2, "keepdim": True},
+            },
             domain=(0.5, 2.0) if n == "std" else (-2.0, 2.0),
         )
         for n in ("var", "std")
     ],
     Op("var(tuple)", lambda m, x, **kw: m.var(x, **kw), with_dim("tuple", min_side=2)),
-    Op("prod", lambda m, x, **kw: m.prod(x, **kw), with_dim("opt"), variants={"": {}, "keepdim": {"keepdim": True}}, dtypes=INT_BOOL),
+    Op(
+        "prod",
+        lambda m, x, **kw: m.prod(x, **kw),
+        with_dim("opt"),
+        variants={"": {}, "keepdim": {"keepdim": True}},
+        dtypes=INT_BOOL,
+    ),
     *[
         Op(
             n,
-            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),
+            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),  # noqa: B023 (bound by the outer lambda)
             with_dim("opt"),
             variants={"": {}, "keepdim": {"keepdim": True}},
             dtypes=INT_BOOL,
@@ -625,14 +676,14 @@ OPS: list[Op] = [
         for n in ("max", "min")
     ],
     *[
-        Op(n, (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n), with_dim(k), variants=v, dtypes=INT_BOOL)
+        Op(n, (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n), with_dim(k), variants=v, dtypes=INT_BOOL)  # noqa: B023 (bound by the outer lambda)
         for n in ("amax", "amin")
         for k, v in (("int", {"": {}, "keepdim": {"keepdim": True}}), ("tuple", {"": {}}))
     ],
     *[
         Op(
             n,
-            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),
+            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),  # noqa: B023 (bound by the outer lambda)
             with_dim("opt", min_side=1),
             variants={"": {}, "keepdim": {"keepdim": True}},
             grad=False,
@@ -640,9 +691,19 @@ OPS: list[Op] = [
         )
         for n in ("argmax", "argmin")
     ],
-    Op("logsumexp", lambda m, x, **kw: m.logsumexp(x, **kw), with_dim("int", min_side=1), variants={"": {}, "keepdim": {"keepdim": True}}),
+    Op(
+        "logsumexp",
+        lambda m, x, **kw: m.logsumexp(x, **kw),
+        with_dim("int", min_side=1),
+        variants={"": {}, "keepdim": {"keepdim": True}},
+    ),
     Op("logsumexp(tuple)", lambda m, x, **kw: m.logsumexp(x, **kw), with_dim("tuple", min_side=1)),
-    Op("logsumexp(empty)", lambda m, x: m.logsumexp(x, 1), fixed((2, 0)), xfail={"": EDGES + "logsumexp of an empty dim is -inf"}),
+    Op(
+        "logsumexp(empty)",
+        lambda m, x: m.logsumexp(x, 1),
+        fixed((2, 0)),
+        xfail={"": EDGES + "logsumexp of an empty dim is -inf"},
+    ),
     Op(
         "norm",
         lambda m, x, **kw: m.norm(x, **kw),
@@ -651,14 +712,31 @@ OPS: list[Op] = [
         domain=(0.2, 2.0),
     ),
     Op("cumsum", lambda m, x, **kw: m.cumsum(x, **kw), with_dim("int"), dtypes=INT_BOOL),
-    Op("cumsum(dtype)", lambda m, x, dim: m.cumsum(x, dim, dtype=m.float32), with_dim("int"), grad=False, dtypes=("int64",)),
+    Op(
+        "cumsum(dtype)",
+        lambda m, x, dim: m.cumsum(x, dim, dtype=m.float32),
+        with_dim("int"),
+        grad=False,
+        dtypes=("int64",),
+    ),
     *[
-        Op(n, (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n), with_dim("opt"), variants={"": {}, "keepdim": {"keepdim": True}}, grad=False, dtypes=INT_BOOL)
+        Op(
+            n,
+            (lambda n: lambda m, x, **kw: getattr(m, n)(x, **kw))(n),  # noqa: B023 (bound by the outer lambda)
+            with_dim("opt"),
+            variants={"": {}, "keepdim": {"keepdim": True}},
+            grad=False,
+            dtypes=INT_BOOL,
+        )
         for n in ("all", "any")
     ],
     # -- shape
     Op("reshape", lambda m, x, shape: m.reshape(x, shape), reshape_sig, dtypes=INT_BOOL),
-    Op("view", lambda m, x, shape: x.contiguous().view(shape) if m.__name__ == "torch" else m.view(x, shape), reshape_sig),
+    Op(
+        "view",
+        lambda m, x, shape: x.contiguous().view(shape) if m.__name__ == "torch" else m.view(x, shape),
+        reshape_sig,
+    ),
     Op("permute", lambda m, x, dims: m.permute(x, dims), perm_sig, dtypes=("bool",)),
     Op("transpose", lambda m, x, **kw: m.transpose(x, **kw), transpose_sig),
     Op("flatten", lambda m, x, **kw: m.flatten(x, **kw), flatten_sig),
@@ -668,9 +746,17 @@ OPS: list[Op] = [
     Op("unsqueeze", lambda m, x, **kw: m.unsqueeze(x, **kw), unsqueeze_sig),
     Op("expand", lambda m, x, size: x.expand(size), expand_sig, dtypes=("bool",)),
     Op("expand(-1)", lambda m, x: x.expand(2, -1, 3), fixed((3, 1))),
-    Op("broadcast_to(-1)", lambda m, x: m.broadcast_to(x, (2, -1)), fixed((3,)), xfail={"": EDGES + "broadcast_to with -1"}),
+    Op(
+        "broadcast_to(-1)",
+        lambda m, x: m.broadcast_to(x, (2, -1)),
+        fixed((3,)),
+        xfail={"": EDGES + "broadcast_to with -1"},
+    ),
     Op("narrow", lambda m, x, **kw: m.narrow(x, **kw), narrow_sig),
-    *[Op(n, (lambda n: lambda m, a, b, c, dim: getattr(m, n)([a, b, c], dim=dim))(n), cat_sig, dtypes=("int64",)) for n in ("cat", "concat", "concatenate")],
+    *[
+        Op(n, (lambda n: lambda m, a, b, c, dim: getattr(m, n)([a, b, c], dim=dim))(n), cat_sig, dtypes=("int64",))  # noqa: B023 (bound by the outer lambda)
+        for n in ("cat", "concat", "concatenate")
+    ],
     Op("stack", lambda m, a, b, c, dim: m.stack([a, b, c], dim=dim), stack_sig, dtypes=("bool",)),
     Op("split", lambda m, x, **kw: m.split(x, **kw), split_sig),
     Op("chunk", lambda m, x, **kw: m.chunk(x, **kw), chunk_sig),
@@ -679,12 +765,23 @@ OPS: list[Op] = [
     Op("tril", lambda m, x, **kw: m.tril(x, **kw), tri_sig, dtypes=INT_BOOL),
     Op("triu", lambda m, x, **kw: m.triu(x, **kw), tri_sig, dtypes=INT_BOOL),
     *[
-        Op(f"pad({mode})", (lambda mode: lambda m, x, pad: F(m).pad(x, pad, mode=mode))(mode), pad_sig(mode))
+        Op(f"pad({mode})", (lambda mode: lambda m, x, pad: F(m).pad(x, pad, mode=mode))(mode), pad_sig(mode))  # noqa: B023 (bound by the outer lambda)
         for mode in ("constant", "reflect", "replicate", "circular")
     ],
     Op("pad(value)", lambda m, x, pad: F(m).pad(x, pad, value=1.5), pad_sig("constant")),
-    Op("masked_fill", lambda m, x, mask: m.masked_fill(x, mask, -1.5 if x.dtype.is_floating_point else 1 if x.dtype != m.bool else True), masked_sig, dtypes=INT_BOOL),
-    Op("masked_fill(tensor)", lambda m, x, mask: m.masked_fill(x, mask, m.tensor(2.0, dtype=x.dtype)), masked_sig),
+    Op(
+        "masked_fill",
+        lambda m, x, mask: m.masked_fill(
+            x, mask, -1.5 if x.dtype.is_floating_point else 1 if x.dtype != m.bool else True
+        ),
+        masked_sig,
+        dtypes=INT_BOOL,
+    ),
+    Op(
+        "masked_fill(tensor)",
+        lambda m, x, mask: m.masked_fill(x, mask, m.ones((), dtype=x.dtype, device=x.device) * 2),
+        masked_sig,
+    ),
     # -- indexing
     Op("gather", lambda m, x, dim, idx: m.gather(x, dim, idx), index_sig("gather"), dtypes=("int64",)),
     Op("scatter_add", lambda m, x, dim, idx, src: m.scatter_add(x, dim, idx, src), index_sig("scatter_add")),
@@ -696,16 +793,26 @@ OPS: list[Op] = [
     Op("conv2d(same)", lambda m, x, w: m.conv2d(x, w, padding="same"), fixed((1, 2, 4, 5), (3, 2, 2, 3))),
     Op("max_pool2d", lambda m, x, **kw: F(m).max_pool2d(x, **kw), pool_sig(2)),
     Op("max_pool2d(indices)", lambda m, x, **kw: F(m).max_pool2d(x, **kw, return_indices=True), pool_sig(2)),
-    Op("max_pool2d(ceil)", lambda m, x, **kw: F(m).max_pool2d(x, **kw), pool_sig(2, ceil=True), xfail={"": EDGES + "max_pool2d ceil_mode"}),
+    Op(
+        "max_pool2d(ceil)",
+        lambda m, x, **kw: F(m).max_pool2d(x, **kw),
+        pool_sig(2, ceil=True),
+        xfail={"": EDGES + "max_pool2d ceil_mode"},
+    ),
     # -- casts
     *[
-        Op(f"astype({d})", (lambda d: lambda m, x: m.astype(x, _dtype(m, d)) if m.__name__ != "torch" else x.to(_dtype(m, d)))(d), unary(), dtypes=INT_BOOL)
+        Op(
+            f"astype({d})",
+            (lambda d: lambda m, x: m.astype(x, _dtype(m, d)) if m.__name__ != "torch" else x.to(_dtype(m, d)))(d),  # noqa: B023 (bound by the outer lambda)
+            unary(),
+            dtypes=INT_BOOL,
+        )
         for d in ("float32", "float64")
     ],
     *[
         Op(
             f"astype({d})",
-            (lambda d: lambda m, x: m.astype(x, _dtype(m, d)) if m.__name__ != "torch" else x.to(_dtype(m, d)))(d),
+            (lambda d: lambda m, x: m.astype(x, _dtype(m, d)) if m.__name__ != "torch" else x.to(_dtype(m, d)))(d),  # noqa: B023 (bound by the outer lambda)
             unary(),
             dtypes=INT_BOOL,
             xfail={"": EDGES + f"astype({d}) of a tensor that requires grad has requires_grad=True"},
@@ -719,8 +826,18 @@ OPS: list[Op] = [
     Op("T", lambda m, x: x.T, unary(0, 2)),
     Op("mT", lambda m, x: x.mT, unary(2, 4)),
     Op("t", lambda m, x: x.t(), unary(0, 2)),
-    Op("__getitem__", lambda m, x, *idx, key=None: x[key] if key is not None else x[idx[0]], getitem_sig, dtypes=("int64",)),
-    Op("__setitem__", lambda m, x, *mask, key=None: _setitem(x, key if key is not None else mask[0]), setitem_sig, grad=False),
+    Op(
+        "__getitem__",
+        lambda m, x, *idx, key=None: x[key] if key is not None else x[idx[0]],
+        getitem_sig,
+        dtypes=("int64",),
+    ),
+    Op(
+        "__setitem__",
+        lambda m, x, *mask, key=None: _setitem(x, key if key is not None else mask[0]),
+        setitem_sig,
+        grad=False,
+    ),
     *[
         Op(n, _pair(f), nary(), grad=False, floats=fl, dtypes=INT_BOOL)
         for n, f, fl in (
@@ -736,10 +853,21 @@ OPS: list[Op] = [
         )
     ],
     *[
-        Op(n, (lambda f: lambda m, x: f(x))(f), unary(), grad=False, floats=False, dtypes=INT_BOOL)
-        for n, f in (("__rand__", lambda x: True & x), ("__ror__", lambda x: False | x), ("__rxor__", lambda x: True ^ x))
+        Op(n, (lambda f: lambda m, x: f(x))(f), unary(), grad=False, floats=False, dtypes=INT_BOOL)  # noqa: B023 (bound by the outer lambda)
+        for n, f in (
+            ("__rand__", lambda x: True & x),
+            ("__ror__", lambda x: False | x),
+            ("__rxor__", lambda x: True ^ x),
+        )
     ],
-    Op("__floordiv__", _pair(lambda x, y: x // y), nary(), domain=[(-3.0, 3.0), (0.3, 2.0)], grad=False, dtypes=("int64",)),
+    Op(
+        "__floordiv__",
+        _pair(lambda x, y: x // y),
+        nary(),
+        domain=[(-3.0, 3.0), (0.3, 2.0)],
+        grad=False,
+        dtypes=("int64",),
+    ),
     Op("__rfloordiv__", lambda m, x: 2.5 // x, unary(), domain=(0.3, 2.0), grad=False),
     Op("__mod__", _pair(lambda x, y: x % y), nary(), domain=[(-3.0, 3.0), (0.3, 2.0)], dtypes=("int64",)),
     # torch has no derivative of remainder(Scalar, Tensor): forward only (test_ops_compare.py checks the gradient)
@@ -757,67 +885,176 @@ OPS: list[Op] = [
     _f("adaptive_avg_pool2d", adaptive_sig(2)),
     _f("adaptive_avg_pool1d", adaptive_sig(1)),
     _f("avg_pool1d", pool_sig(1, dilation=False), variants={"": {}, "exclude_pad": {"count_include_pad": False}}),
-    _f("avg_pool2d", pool_sig(2, dilation=False), variants={"": {}, "exclude_pad": {"count_include_pad": False}, "divisor": {"divisor_override": 3}}),
-    Op("F.avg_pool2d(ceil)", lambda m, x, **kw: F(m).avg_pool2d(x, **kw), pool_sig(2, dilation=False, ceil=True), xfail={"": EDGES + "avg_pool2d ceil_mode"}),
+    _f(
+        "avg_pool2d",
+        pool_sig(2, dilation=False),
+        variants={"": {}, "exclude_pad": {"count_include_pad": False}, "divisor": {"divisor_override": 3}},
+    ),
+    Op(
+        "F.avg_pool2d(ceil)",
+        lambda m, x, **kw: F(m).avg_pool2d(x, **kw),
+        pool_sig(2, dilation=False, ceil=True),
+        xfail={"": EDGES + "avg_pool2d ceil_mode"},
+    ),
     Op(
         "F.batch_norm",
         # NOTE: torch 2.13's eval-mode batch_norm backward drops the input's gradient where weight is a
         # strided view (x's grad is 0 in those channels): torch gets contiguous copies
-        lambda m, x, w, b, **kw: F(m).batch_norm(x, m.zeros(x.shape[1], dtype=x.dtype) + 0.1, m.ones(x.shape[1], dtype=x.dtype), *_contig(m, w, b), **kw),
+        lambda m, x, w, b, **kw: F(m).batch_norm(
+            x,
+            m.zeros(x.shape[1], dtype=x.dtype, device=x.device) + 0.1,
+            m.ones(x.shape[1], dtype=x.dtype, device=x.device),
+            *_contig(m, w, b),
+            **kw,
+        ),
         norm_sig("batch"),
-        variants={"eval": {}, "train": {"training": True}, "train,momentum": {"training": True, "momentum": 0.5, "eps": 1e-3}},
+        variants={
+            "eval": {},
+            "train": {"training": True},
+            "train,momentum": {"training": True, "momentum": 0.5, "eps": 1e-3},
+        },
     ),
     Op("F.batch_norm(no affine)", lambda m, x, w, b: F(m).batch_norm(x, None, None, training=True), norm_sig("batch")),
-    _f("binary_cross_entropy", loss_sig("prob"), domain=(0.05, 0.95), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}}),
-    Op("F.binary_cross_entropy(weight)", lambda m, x, t: F(m).binary_cross_entropy(x, t, weight=t + 0.5), loss_sig("prob"), domain=(0.05, 0.95)),
-    _f("binary_cross_entropy_with_logits", loss_sig("prob"), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}}),
+    _f(
+        "binary_cross_entropy",
+        loss_sig("prob"),
+        domain=(0.05, 0.95),
+        variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}},
+    ),
+    Op(
+        "F.binary_cross_entropy(weight)",
+        lambda m, x, t: F(m).binary_cross_entropy(x, t, weight=t + 0.5),
+        loss_sig("prob"),
+        domain=(0.05, 0.95),
+    ),
+    _f(
+        "binary_cross_entropy_with_logits",
+        loss_sig("prob"),
+        variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}},
+    ),
     Op(
         "F.binary_cross_entropy_with_logits(weights)",
         lambda m, x, t: F(m).binary_cross_entropy_with_logits(x, t, weight=t + 0.5, pos_weight=t * 2 + 0.1),
         loss_sig("prob"),
     ),
-    Op("F.cosine_similarity", lambda m, x, y, **kw: F(m).cosine_similarity(x, y, **kw), lambda d: _cos_sig(d), variants={"": {}, "eps": {"eps": 1e-3}}),  # NOTE: torch clamps the norms in place under no_grad, so its gradient ignores an active clamp
-    _f("cross_entropy", loss_sig("class"), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}, "smoothing": {"label_smoothing": 0.2}}),
+    Op(
+        "F.cosine_similarity",
+        lambda m, x, y, **kw: F(m).cosine_similarity(x, y, **kw),
+        lambda d: _cos_sig(d),
+        variants={"": {}, "eps": {"eps": 1e-3}},
+    ),  # NOTE: torch clamps the norms in place under no_grad, so its gradient ignores an active clamp
+    _f(
+        "cross_entropy",
+        loss_sig("class"),
+        variants={
+            "": {},
+            "sum": {"reduction": "sum"},
+            "none": {"reduction": "none"},
+            "smoothing": {"label_smoothing": 0.2},
+        },
+    ),
     Op(
         "F.cross_entropy(weight,ignore)",
-        lambda m, x, t, **kw: F(m).cross_entropy(x, t, weight=m.arange(1, x.shape[1 if x.ndim > 1 else 0] + 1, dtype=x.dtype), ignore_index=0, **kw),
+        lambda m, x, t, **kw: F(m).cross_entropy(
+            x,
+            t,
+            weight=m.arange(1, x.shape[1 if x.ndim > 1 else 0] + 1, dtype=x.dtype, device=x.device),
+            ignore_index=0,
+            **kw,
+        ),
         loss_sig("class", min_c=2),
         variants={"": {}, "sum": {"reduction": "sum"}, "smoothing": {"label_smoothing": 0.1}},
     ),
-    Op("F.cross_entropy(probs)", lambda m, x, t: F(m).cross_entropy(x, F(m).softmax(t, dim=-1)), lambda d: _probs_sig(d)),
+    Op(
+        "F.cross_entropy(probs)",
+        lambda m, x, t: F(m).cross_entropy(x, F(m).softmax(t, dim=-1)),
+        lambda d: _probs_sig(d),
+    ),
     _f("nll_loss", loss_sig("class"), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}}),
     Op(
         "F.nll_loss(weight,ignore)",
-        lambda m, x, t: F(m).nll_loss(x, t, weight=m.arange(1, x.shape[1 if x.ndim > 1 else 0] + 1, dtype=x.dtype), ignore_index=1),
+        lambda m, x, t: F(m).nll_loss(
+            x,
+            t,
+            weight=m.arange(1, x.shape[1 if x.ndim > 1 else 0] + 1, dtype=x.dtype, device=x.device),
+            ignore_index=1,
+        ),
         loss_sig("class", min_c=3),
     ),
     *[
-        Op(f"F.{n}(off)", (lambda n: lambda m, x, **kw: getattr(F(m), n)(x, **kw))(n), unary(lo, hi, 1), variants={"p=0": {"p": 0.0}, "eval": {"p": 0.6, "training": False}})
+        Op(
+            f"F.{n}(off)",
+            (lambda n: lambda m, x, **kw: getattr(F(m), n)(x, **kw))(n),  # noqa: B023 (bound by the outer lambda)
+            unary(lo, hi, 1),
+            variants={"p=0": {"p": 0.0}, "eval": {"p": 0.6, "training": False}},
+        )
         for n, lo, hi in (("dropout", 0, 4), ("dropout1d", 2, 3), ("dropout2d", 3, 4))
     ],
     Op("F.dropout(p=1)", lambda m, x: F(m).dropout(x, p=1.0), unary()),
     Op("F.embedding", lambda m, idx, w, **kw: F(m).embedding(idx, w, **kw), embedding_sig),
     _f("fold", fold_sig),
     _f("unfold", unfold_sig),
-    Op("F.group_norm", lambda m, x, *wb, num_groups: F(m).group_norm(x, num_groups, *wb), norm_sig("group"), variants={"": {}}),
-    _f("huber_loss", loss_sig(), variants={"": {}, "delta": {"delta": 0.5}, "none": {"reduction": "none"}}),
-    *[_f("interpolate", interp_sig(mode, nd)) for mode, nd in (("nearest", 2), ("bilinear", 2), ("linear", 1), ("nearest", 1))],
+    Op(
+        "F.group_norm",
+        lambda m, x, *wb, num_groups: F(m).group_norm(x, num_groups, *wb),
+        norm_sig("group"),
+        variants={"": {}},
+    ),
+    _f(
+        "huber_loss",
+        loss_sig(),
+        xfail={k: HVP_LOSS for k in ("", "delta", "beta", "none")},
+        variants={"": {}, "delta": {"delta": 0.5}, "none": {"reduction": "none"}},
+    ),
     *[
-        Op(f"F.interpolate({mode})", lambda m, x, **kw: F(m).interpolate(x, **kw), interp_sig(mode, 2), xfail={"": EDGES + f"interpolate mode={mode!r}"})
+        _f("interpolate", interp_sig(mode, nd))
+        for mode, nd in (("nearest", 2), ("bilinear", 2), ("linear", 1), ("nearest", 1))
+    ],
+    *[
+        Op(
+            f"F.interpolate({mode})",
+            lambda m, x, **kw: F(m).interpolate(x, **kw),
+            interp_sig(mode, 2),
+            xfail={"": EDGES + f"interpolate mode={mode!r}"},
+        )
         for mode in ("nearest-exact", "bicubic")
     ],
-    Op("F.kl_div", lambda m, x, t, **kw: F(m).kl_div(x, t, **kw), loss_sig("prob"), variants={"": {}, "batchmean": {"reduction": "batchmean"}, "sum": {"reduction": "sum"}}),
+    Op(
+        "F.kl_div",
+        lambda m, x, t, **kw: F(m).kl_div(x, t, **kw),
+        loss_sig("prob"),
+        variants={"": {}, "batchmean": {"reduction": "batchmean"}, "sum": {"reduction": "sum"}},
+    ),
     Op("F.kl_div(log_target)", lambda m, x, t: F(m).kl_div(x, t - 1, log_target=True), loss_sig("prob")),
     _f("l1_loss", loss_sig(), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}}),
     _f("mse_loss", loss_sig(), variants={"": {}, "sum": {"reduction": "sum"}, "none": {"reduction": "none"}}),
-    _f("smooth_l1_loss", loss_sig(), variants={"": {}, "beta": {"beta": 0.5}, "none": {"reduction": "none"}}),
-    Op("F.layer_norm", lambda m, x, *wb, normalized_shape: F(m).layer_norm(x, normalized_shape, *wb), norm_sig("layer"), variants={"": {}}),
-    Op("F.rms_norm", lambda m, x, *wb, normalized_shape, **kw: F(m).rms_norm(x, normalized_shape, *wb[:1], **kw), norm_sig("layer"), variants={"": {}, "eps": {"eps": 0.1}}),
+    _f(
+        "smooth_l1_loss",
+        loss_sig(),
+        xfail={k: HVP_LOSS for k in ("", "delta", "beta", "none")},
+        variants={"": {}, "beta": {"beta": 0.5}, "none": {"reduction": "none"}},
+    ),
+    Op(
+        "F.layer_norm",
+        lambda m, x, *wb, normalized_shape: F(m).layer_norm(x, normalized_shape, *wb),
+        norm_sig("layer"),
+        variants={"": {}},
+    ),
+    Op(
+        "F.rms_norm",
+        lambda m, x, *wb, normalized_shape, **kw: F(m).rms_norm(x, normalized_shape, *wb[:1], **kw),
+        norm_sig("layer"),
+        variants={"": {}, "eps": {"eps": 0.1}},
+    ),
     Op("F.linear", lambda m, x, w, *b: F(m).linear(x, w, *b), lambda d: _linear_sig(d)),
     _f("max_pool1d", pool_sig(1)),
     _f("normalize", with_dim("int", min_side=1), variants={"": {}, "p=1": {"p": 1.0}, "eps": {"eps": 0.5}}),
     _f("one_hot", one_hot_sig, grad=False),
-    _f("pairwise_distance", nary(2, min_side=1, max_dims=2), variants={"": {}, "p=1,keepdim": {"p": 1.0, "keepdim": True}, "eps": {"eps": 0.1}}),
+    _f(
+        "pairwise_distance",
+        nary(2, min_side=1, max_dims=2),
+        variants={"": {}, "p=1,keepdim": {"p": 1.0, "keepdim": True}, "eps": {"eps": 0.1}},
+    ),
     _f("scaled_dot_product_attention", attention_sig),
     Op("F.softmin", lambda m, x, **kw: F(m).softmin(x, **kw), with_dim("int")),
     Op("F.bilinear", lambda m, a, b, w, *bias: F(m).bilinear(a, b, w, *bias), lambda d: _bilinear_sig(d)),
@@ -830,14 +1067,23 @@ OPS: list[Op] = [
     _f("hardswish", domain=(-4.0, 4.0)),
     _f("hardtanh", variants={"": {}, "range": {"min_val": -0.5, "max_val": 1.5}}),
     _f("mish"),
-    Op("F.multi_head_attention_forward", lambda m, q, k, v, wi, bi, wo, bo, num_heads: _mha(m, q, k, v, wi, bi, wo, bo, num_heads), mha_sig),
+    Op(
+        "F.multi_head_attention_forward",
+        lambda m, q, k, v, wi, bi, wo, bo, num_heads: _mha(m, q, k, v, wi, bi, wo, bo, num_heads),
+        mha_sig,
+    ),
     Op("F.prelu", lambda m, x, w: F(m).prelu(x, w), lambda d: _prelu_sig(d)),
     _f("relu6", domain=(-3.0, 8.0)),
     _f("selu"),
     _f("softshrink", variants={"": {}, "lambd": {"lambd": 1.0}}),
     _f("softsign"),
     _f("tanhshrink"),
-    Op("F.threshold", lambda m, x, **kw: F(m).threshold(x, **kw), unary(), variants={"": {"threshold": 0.1, "value": -2.0}}),
+    Op(
+        "F.threshold",
+        lambda m, x, **kw: F(m).threshold(x, **kw),
+        unary(),
+        variants={"": {"threshold": 0.1, "value": -2.0}},
+    ),
 ]
 
 
@@ -885,35 +1131,74 @@ def _prelu_sig(draw):
 
 
 def _mha(m, q, k, v, wi, bi, wo, bo, num_heads):
-    out, w = F(m).multi_head_attention_forward(q, k, v, q.shape[-1], num_heads, wi, bi, None, None, False, 0.0, wo, bo, training=False)
+    out, w = F(m).multi_head_attention_forward(
+        q, k, v, q.shape[-1], num_heads, wi, bi, None, None, False, 0.0, wo, bo, training=False
+    )
     return out, w
 
 
 # -- pinned cases: the points where issue 9 found a divergence ------------------------------------
 NAN, INF = float("nan"), float("inf")
 OPS += [
-    Op("pow(x, 0) at 0", lambda m, x: m.pow(x, 0), fixed(Val([0.0, 1.0, 2.0])), xfail={"": EDGES + "x ** 0 gradient NaN at x = 0"}),
-    Op("pow(x, e) d/de at 0", lambda m, x, e: m.pow(x, e), fixed(Val([0.0, 1.0]), Val([2.0, 3.0])), xfail={"": EDGES + "d(x ** e)/de NaN at x = 0"}),
-    Op("std(zero spread)", lambda m, x: m.std(x, 0), fixed(Val([[1.0, 2.0], [1.0, 3.0]])), xfail={"": EDGES + "std gradient NaN where the spread is zero"}),
+    Op(
+        "pow(x, 0) at 0",
+        lambda m, x: m.pow(x, 0),
+        fixed(Val([0.0, 1.0, 2.0])),
+        xfail={"": EDGES + "x ** 0 gradient NaN at x = 0"},
+    ),
+    Op(
+        "pow(x, e) d/de at 0",
+        lambda m, x, e: m.pow(x, e),
+        fixed(Val([0.0, 1.0]), Val([2.0, 3.0])),
+        xfail={"": EDGES + "d(x ** e)/de NaN at x = 0"},
+    ),
+    Op(
+        "std(zero spread)",
+        lambda m, x: m.std(x, 0),
+        fixed(Val([[1.0, 2.0], [1.0, 3.0]])),
+        xfail={"": EDGES + "std gradient NaN where the spread is zero"},
+    ),
     *[
-        Op(f"{n}(nan)", (lambda n: lambda m, x: getattr(m, n)(x))(n), fixed(Val([[1.0, NAN, 2.0], [3.0, 4.0, 5.0]])), grad2=False, xfail={"": EDGES + f"{n} routes no gradient to a NaN"})
+        Op(
+            f"{n}(nan)",
+            (lambda n: lambda m, x: getattr(m, n)(x))(n),  # noqa: B023 (bound by the outer lambda)
+            fixed(Val([[1.0, NAN, 2.0], [3.0, 4.0, 5.0]])),
+            grad2=False,
+            xfail={"": EDGES + f"{n} routes no gradient to a NaN"},
+        )
         for n in ("max", "min")
     ],
     *[
-        Op(f"{n}(nan, dim)", (lambda n: lambda m, x: _first(getattr(m, n)(x, 1)))(n), fixed(Val([[1.0, NAN, 2.0], [3.0, 4.0, 5.0]])), grad2=False)
+        Op(
+            f"{n}(nan, dim)",
+            (lambda n: lambda m, x: _first(getattr(m, n)(x, 1)))(n),  # noqa: B023 (bound by the outer lambda)
+            fixed(Val([[1.0, NAN, 2.0], [3.0, 4.0, 5.0]])),
+            grad2=False,
+        )
         for n in ("max", "min", "amax", "amin")
     ],
-    Op("maximum(nan, y)", lambda m, x, y: m.maximum(x, y), fixed(Val([NAN, 1.0]), Val([0.0, 2.0])), grad2=False, xfail={"": EDGES + "maximum(nan, y) gives the NaN side 0 gradient"}),
+    Op(
+        "maximum(nan, y)",
+        lambda m, x, y: m.maximum(x, y),
+        fixed(Val([NAN, 1.0]), Val([0.0, 2.0])),
+        grad2=False,
+        xfail={"": EDGES + "maximum(nan, y) gives the NaN side 0 gradient"},
+    ),
     *[
         Op(
             f"F.{n}(all ignored)",
-            (lambda n: lambda m, x, t: getattr(F(m), n)(x, t, ignore_index=1))(n),
+            (lambda n: lambda m, x, t: getattr(F(m), n)(x, t, ignore_index=1))(n),  # noqa: B023 (bound by the outer lambda)
             fixed(Val([[0.5, 1.0, -1.0], [2.0, 0.1, 0.3]]), np.array([1, 1])),
             xfail={"": EDGES + f"{n} gradient NaN when every target is ignore_index"},
         )
         for n in ("cross_entropy", "nll_loss")
     ],
-    Op("prod(zero) second derivative", lambda m, x: m.prod(x), fixed(Val([0.0, 2.0, 3.0])), xfail={"": EDGES + "prod's second derivative where a slice holds a zero"}),
+    Op(
+        "prod(zero) second derivative",
+        lambda m, x: m.prod(x),
+        fixed(Val([0.0, 2.0, 3.0])),
+        xfail={"": EDGES + "prod's second derivative where a slice holds a zero"},
+    ),
     Op(
         "max_pool2d(all -inf, padding)",
         lambda m, x: F(m).max_pool2d(x, 2, 1, 1),
@@ -928,15 +1213,32 @@ OPS += [
         grad2=False,
         xfail={"": EDGES + "binary_cross_entropy at 0 and 1"},
     ),
-    Op("elu second derivative at 0", lambda m, x: F(m).elu(x), fixed(Val([0.0, -1.0, 1.0])), xfail={"": EDGES + "elu's second derivative at 0"}),
-    Op("var(n = correction)", lambda m, x: m.var(x, correction=2), fixed(Val([1.0, 3.0])), xfail={"": EDGES + "var/std gradient NaN where n - correction = 0 (torch: inf)"}),
-    Op("sum(())", lambda m, x: m.sum(x, ()), fixed((2, 3)), xfail={"": EDGES + "x.sum(()) keeps the shape (PyTorch sums everything)"}),
+    Op(
+        "elu second derivative at 0",
+        lambda m, x: F(m).elu(x),
+        fixed(Val([0.0, -1.0, 1.0])),
+        xfail={"": EDGES + "elu's second derivative at 0"},
+    ),
+    Op(
+        "var(n = correction)",
+        lambda m, x: m.var(x, correction=2),
+        fixed(Val([1.0, 3.0])),
+        xfail={"": EDGES + "var/std gradient NaN where n - correction = 0 (torch: inf)"},
+    ),
+    Op(
+        "sum(())",
+        lambda m, x: m.sum(x, ()),
+        fixed((2, 3)),
+        xfail={"": EDGES + "x.sum(()) keeps the shape (PyTorch sums everything)"},
+    ),
     # found by this suite, outside tensorweaver/ops (nn/functional.py): left to its owner
     Op(
         "F.conv_transpose1d(empty output)",
         lambda m, x, w: F(m).conv_transpose1d(x, w, padding=1),
         fixed((1, 1, 2), (1, 1, 1)),
-        xfail={"": "conv_transpose1d/2d return an empty tensor where PyTorch raises 'Output size is too small' (nn/functional.py)"},
+        xfail={
+            "": "conv_transpose1d/2d return an empty tensor where PyTorch raises 'Output size is too small' (nn/functional.py)"
+        },
     ),
     Op(
         "sum_to(shape that does not broadcast)",
@@ -949,3 +1251,207 @@ OPS += [
 
 def _first(out):
     return out[0] if isinstance(out, tuple) else out
+
+
+# -- bad inputs: (id, call, PyTorch's exception class, words our message must contain) -------------
+# ``call(m, t)``: ``m`` is tensorweaver or torch, ``t(values, dtype=None)`` a tensor on the device.
+def _ones(m, t, *shape):
+    return t(np.ones(shape))
+
+
+def _inplace_after_save(m, t):
+    x = t(np.array([1.0, 2.0, 3.0])).requires_grad_()
+    y = (x * x).sum()
+    with m.no_grad():
+        x.mul_(10)
+    y.backward()
+
+
+def _leaf_inplace(m, t):
+    t(np.array([1.0, 2.0])).requires_grad_().add_(1.0)
+
+
+BAD: list[tuple[str, Callable, type, tuple[str, ...]]] = [
+    ("add shapes", lambda m, t: _ones(m, t, 2, 3) + _ones(m, t, 4), RuntimeError, ("3", "4")),
+    ("matmul shapes", lambda m, t: m.matmul(_ones(m, t, 2, 3), _ones(m, t, 2, 3)), RuntimeError, ("2", "3")),
+    ("view size", lambda m, t: _ones(m, t, 2, 3).view(4), RuntimeError, ("4", "6")),
+    ("reshape size", lambda m, t: _ones(m, t, 2, 3).reshape(5, -1), RuntimeError, ("5", "6")),
+    ("reshape two -1", lambda m, t: _ones(m, t, 2, 3).reshape(-1, -1), RuntimeError, ("-1",)),
+    ("cat shapes", lambda m, t: m.cat([_ones(m, t, 2, 3), _ones(m, t, 2, 4)], 0), RuntimeError, ("3", "4")),
+    ("stack shapes", lambda m, t: m.stack([_ones(m, t, 2), _ones(m, t, 3)]), RuntimeError, ("2", "3")),
+    ("expand", lambda m, t: _ones(m, t, 2, 3).expand(4, 3), RuntimeError, ("4",)),
+    ("broadcast_to", lambda m, t: m.broadcast_to(_ones(m, t, 3), (2, 4)), RuntimeError, ("3", "4")),
+    ("permute dims", lambda m, t: m.permute(_ones(m, t, 2, 3), (0,)), RuntimeError, ("2",)),
+    ("sum dim range", lambda m, t: m.sum(_ones(m, t, 2, 3), 2), IndexError, ("2",)),
+    ("softmax dim range", lambda m, t: m.softmax(_ones(m, t, 2, 3), -3), IndexError, ("-3",)),
+    ("transpose dim range", lambda m, t: m.transpose(_ones(m, t, 2), 0, 1), IndexError, ("1",)),
+    ("unsqueeze dim range", lambda m, t: m.unsqueeze(_ones(m, t, 2), 3), IndexError, ("3",)),
+    ("gather index range", lambda m, t: m.gather(_ones(m, t, 3), 0, t(np.array([5]))), RuntimeError, ("5", "3")),
+    ("gather index dtype", lambda m, t: m.gather(_ones(m, t, 3), 0, t(np.array([0.0]))), RuntimeError, ("int64",)),
+    (
+        "scatter_add index range",
+        lambda m, t: m.scatter_add(_ones(m, t, 3), 0, t(np.array([3])), _ones(m, t, 1)),
+        RuntimeError,
+        ("3",),
+    ),
+    ("narrow range", lambda m, t: m.narrow(_ones(m, t, 3), 0, 2, 2), RuntimeError, ("2", "3")),
+    (
+        "index_select -1",
+        lambda m, t: m.index_select(_ones(m, t, 3, 2), 0, t(np.array([-1]))),
+        IndexError,
+        ("out of range",),
+    ),
+    (
+        "index_select index dtype",
+        lambda m, t: m.index_select(_ones(m, t, 3), 0, t(np.array([0.0]))),
+        RuntimeError,
+        ("index",),
+    ),
+    ("embedding -1", lambda m, t: F(m).embedding(t(np.array([-1])), _ones(m, t, 3, 2)), IndexError, ("out of range",)),
+    (
+        "cross_entropy target",
+        lambda m, t: F(m).cross_entropy(_ones(m, t, 3, 4), t(np.array([0, 4, 1]))),
+        IndexError,
+        ("4",),
+    ),
+    (
+        "cross_entropy negative target",
+        lambda m, t: F(m).cross_entropy(_ones(m, t, 3, 4), t(np.array([0, -3, 1]))),
+        IndexError,
+        ("-3",),
+    ),
+    ("nll_loss target", lambda m, t: F(m).nll_loss(_ones(m, t, 3, 4), t(np.array([0, 4, 1]))), IndexError, ("4",)),
+    ("one_hot class", lambda m, t: F(m).one_hot(t(np.array([0, 3])), 3), RuntimeError, ("3",)),
+    (
+        "masked_fill mask dtype",
+        lambda m, t: m.masked_fill(_ones(m, t, 2), t(np.array([1, 0])), 0.0),
+        RuntimeError,
+        ("bool",),
+    ),
+    (
+        "where condition dtype",
+        lambda m, t: m.where(t(np.array([1.0, 0.0])), _ones(m, t, 2), _ones(m, t, 2)),
+        RuntimeError,
+        ("bool",),
+    ),
+    (
+        "conv2d channels",
+        lambda m, t: m.conv2d(_ones(m, t, 1, 3, 4, 4), _ones(m, t, 2, 2, 1, 1)),
+        RuntimeError,
+        ("3", "2"),
+    ),
+    ("linear shapes", lambda m, t: F(m).linear(_ones(m, t, 2, 3), _ones(m, t, 4, 5)), RuntimeError, ("3", "5")),
+    ("layer_norm shape", lambda m, t: F(m).layer_norm(_ones(m, t, 2, 3), (4,)), RuntimeError, ("4",)),
+    (
+        "batch_norm running_var",
+        lambda m, t: F(m).batch_norm(_ones(m, t, 4, 3), t(np.zeros(3)), t(np.ones(4)), training=True),
+        RuntimeError,
+        ("4", "3"),
+    ),
+    ("max_pool2d kernel", lambda m, t: F(m).max_pool2d(_ones(m, t, 1, 1, 2, 2), 3), RuntimeError, ("3",)),
+    ("pad reflect size", lambda m, t: F(m).pad(_ones(m, t, 1, 1, 2), (2, 2), mode="reflect"), RuntimeError, ("2",)),
+    ("dropout p", lambda m, t: F(m).dropout(_ones(m, t, 2), p=1.5), ValueError, ("1.5",)),
+    ("group_norm groups", lambda m, t: F(m).group_norm(_ones(m, t, 2, 3), 2), RuntimeError, ("3", "2")),
+    ("item of many", lambda m, t: _ones(m, t, 2).item(), RuntimeError, ("2",)),
+    (
+        "backward of non-scalar",
+        lambda m, t: (_ones(m, t, 2).requires_grad_() * 2).backward(),
+        RuntimeError,
+        ("scalar",),
+    ),
+    ("backward without grad", lambda m, t: _ones(m, t, 2).sum().backward(), RuntimeError, ("grad",)),
+    ("leaf in place", _leaf_inplace, RuntimeError, ("leaf", "in-place")),
+    ("modified in place after save", _inplace_after_save, RuntimeError, ("inplace",)),
+    ("device string", lambda m, t: m.ones(2, device="cuda:x"), RuntimeError, ("cuda:x",)),
+    ("huge integer", lambda m, t: m.tensor([2**70]), ValueError, (str(2**70),)),
+    ("ragged list", lambda m, t: m.tensor([[1, 2], [3]]), ValueError, ("length",)),
+    ("arange step 0", lambda m, t: m.arange(0, 10, 0), RuntimeError, ("step",)),
+    ("sum dim float", lambda m, t: m.sum(_ones(m, t, 2, 3), dim=1.5), TypeError, ("1.5",)),
+    ("ones float size", lambda m, t: m.ones((2, 3.5)), TypeError, ("3.5",)),
+]
+
+# where tensorweaver raises another class than PyTorch (or none), or a message without the words
+_CLASS = "raises {} (PyTorch: {})"
+XFAIL_BAD = {
+    name: EDGES + why
+    for name, why in {
+        **{
+            n: _CLASS.format("ValueError", "RuntimeError")
+            for n in (
+                "add shapes",
+                "matmul shapes",
+                "view size",
+                "reshape size",
+                "reshape two -1",
+                "cat shapes",
+                "stack shapes",
+                "broadcast_to",
+                "permute dims",
+                "conv2d channels",
+                "linear shapes",
+                "layer_norm shape",
+                "batch_norm running_var",
+                "pad reflect size",
+                "group_norm groups",
+                "device string",
+            )
+        },
+        **{
+            n: _CLASS.format("IndexError", "RuntimeError")
+            for n in ("gather index range", "scatter_add index range", "narrow range")
+        },
+        **{
+            n: _CLASS.format("TypeError", "RuntimeError")
+            for n in (
+                "gather index dtype",
+                "index_select index dtype",
+                "masked_fill mask dtype",
+                "where condition dtype",
+            )
+        },
+        **{
+            n: "no error (PyTorch: IndexError)"
+            for n in (
+                "index_select -1",
+                "embedding -1",
+                "cross_entropy target",
+                "cross_entropy negative target",
+                "nll_loss target",
+            )
+        },
+        "one_hot class": "no error (PyTorch: RuntimeError)",
+        "modified in place after save": "no version counter: a silently wrong gradient (PyTorch: RuntimeError)",
+        "huge integer": _CLASS.format("TypeError", "ValueError") + ", without the value",
+        "ragged list": _CLASS.format("TypeError", "ValueError"),
+        "arange step 0": _CLASS.format("ZeroDivisionError", "RuntimeError"),
+        "sum dim float": "TypeError without the value given ('float' object is not iterable)",
+        "ones float size": _CLASS.format("ValueError", "TypeError"),
+    }.items()
+}
+
+# cases that fail on the strict device only: array_api_strict refuses bool arithmetic, ordering and max/min
+STRICT_BOOL = EDGES + "bool inputs on the strict device (array_api_strict refuses bool arithmetic and ordering)"
+XFAIL_STRICT = {
+    f"{n}[dtype:bool]"
+    for n in (
+        "add",
+        "mul",
+        "maximum",
+        "minimum",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "isnan",
+        "isinf",
+        "isfinite",
+        "max",
+        "min",
+        "amax",
+        "amin",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+    )
+}
