@@ -315,3 +315,20 @@ def test_group_norm_of_one_value_per_group_raises(shape, groups, device):
     with pytest.raises(ValueError, match="more than 1 value per group"):
         tw.nn.functional.group_norm(tw.ones(shape, device=device), groups)
     assert tw.nn.functional.group_norm(tw.ones((2, *shape[1:]), device=device), groups).shape == (2, *shape[1:])
+
+
+@pytest.mark.parametrize("fn", ["huber_loss", "smooth_l1_loss"])
+def test_huber_second_derivative_where_x_equals_target(fn, device):
+    """The square was taken of |x - target|, whose derivative 0 at x == target zeroed the second
+    derivative there; PyTorch's is 1 (huber) and 1 / beta (smooth_l1)."""
+    x_np, t_np = np.array([0.5, 0.2, 3.0]), np.array([0.5, 0.7, 1.0])
+    for m, x, t in (
+        (torch, torch.tensor(x_np, requires_grad=True), torch.tensor(t_np)),
+        (tw, tw.tensor(x_np, device=device, requires_grad=True), tw.tensor(t_np, device=device)),
+    ):
+        (g,) = m.autograd.grad(getattr(m.nn.functional, fn)(x, t, reduction="sum"), [x], create_graph=True)
+        (h,) = m.autograd.grad(g.sum(), [x])
+        if m is torch:
+            expected = h.numpy()
+    np.testing.assert_allclose(to_numpy(h), expected)
+    np.testing.assert_allclose(expected, [1.0, 1.0, 0.0])
