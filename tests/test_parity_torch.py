@@ -31,6 +31,24 @@ torch = pytest.importorskip("torch")
 
 EXAMPLES = int(os.environ.get("TW_PARITY_EXAMPLES", "3"))
 RTOL, ATOL = 1e-6, 1e-9
+STATS = os.environ.get("TW_PARITY_STATS")  # a file: one line of what each example covers
+
+
+def _record(op, kw, dtype, inputs):
+    arrays = [a for kind, a, _, _ in inputs.specs if kind == "tensor"]
+    dims = [v for k, v in kw.items() if "dim" in k and v is not None]
+    flat = [d for v in dims for d in (v if isinstance(v, tuple) else (v,)) if isinstance(d, int)]
+    tags = {
+        "0-d": any(a.ndim == 0 for a in arrays),
+        "empty": any(a.size == 0 for a in arrays),
+        "broadcast": len({a.shape for a in arrays if a.dtype.kind == "f"}) > 1,
+        "negative dim": any(d < 0 for d in flat),
+        "transposed": any(lay == "t" for _, _, lay, _ in inputs.specs),
+        "strided": any(lay == "s" for _, _, lay, _ in inputs.specs),
+        f"dtype {dtype}": dtype is not None,
+    }
+    with open(STATS, "a") as f:
+        f.write(op.name + "\t" + ",".join(k for k, v in tags.items() if v) + "\n")
 
 
 def _cases():
@@ -169,6 +187,8 @@ def _check_example(op: Op, extra: dict, dtype, device, data):
         del kw["keepdim"]
     r = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     inputs = Inputs(op, drawn, dtype, data, r)
+    if STATS:
+        _record(op, kw, dtype, inputs)
     tleaves, txs = inputs.build(torch, device)
     wleaves, wxs = inputs.build(tw, device)
     if op.ref is not None:
