@@ -10,7 +10,14 @@ gradient of ``sum(u * (y + y * y))`` (the Tensor backward) and its Hessian-vecto
 float64. Where torch raises, tensorweaver must raise too. The bad-input table (``BAD``) checks
 that each call raises PyTorch's exception class (checked on torch too, so the table cannot rot)
 with a message naming what was given. Known divergences owned by another branch are strict
-xfails that name it. Runtime: see the module's end; ``pytest tests/test_parity_torch.py``.
+xfails that name it (the lead removes a mark when that branch is merged); cases that only the
+strict device fails are marked at run time (``XFAIL_STRICT``).
+
+Runtime (``python -m pytest -q -p no:cacheprovider tests/test_parity_torch.py``, both CPU backends,
+3 examples per case): 54 s of CPU time (user), of which about 8 s import torch and collect; 3 min of
+wall time on the 2 shared cores at a load average of 18. ``TW_PARITY_EXAMPLES=N`` draws N examples
+per case; ``TW_PARITY_STATS=<file>`` records what each example covered (0-d, empty, broadcast,
+negative dims, transposed, strided, dtypes).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ RTOL, ATOL = 1e-6, 1e-9
 STATS = os.environ.get("TW_PARITY_STATS")  # a file: one line of what each example covers
 
 
-def _record(op, kw, dtype, inputs):
+def _record(op, kw, dtype, inputs, path: str):
     arrays = [a for kind, a, _, _ in inputs.specs if kind == "tensor"]
     dims = [v for k, v in kw.items() if "dim" in k and v is not None]
     flat = [d for v in dims for d in (v if isinstance(v, tuple) else (v,)) if isinstance(d, int)]
@@ -47,7 +54,7 @@ def _record(op, kw, dtype, inputs):
         "strided": any(lay == "s" for _, _, lay, _ in inputs.specs),
         f"dtype {dtype}": dtype is not None,
     }
-    with open(STATS, "a") as f:
+    with open(path, "a") as f:
         f.write(op.name + "\t" + ",".join(k for k, v in tags.items() if v) + "\n")
 
 
@@ -188,7 +195,7 @@ def _check_example(op: Op, extra: dict, dtype, device, data):
     r = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     inputs = Inputs(op, drawn, dtype, data, r)
     if STATS:
-        _record(op, kw, dtype, inputs)
+        _record(op, kw, dtype, inputs, STATS)
     tleaves, txs = inputs.build(torch, device)
     wleaves, wxs = inputs.build(tw, device)
     if op.ref is not None:
@@ -277,7 +284,7 @@ def test_op_matches_torch(op, extra, dtype, device, request):
         database=None,
         phases=(Phase.explicit, Phase.generate),  # no shrinking: a failure shows its first example
         print_blob=False,
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
     )
     @given(st.data())
     def run(data):
