@@ -1,6 +1,12 @@
 """The ``device`` fixture: backend-generic tests run on NumPy, on array_api_strict placed on a
 non-default device (which raises when arrays of two devices meet, like CUDA does) and on CuPy
-when a GPU is present (marked ``gpu``)."""
+when a GPU is present (marked ``gpu``).
+
+Parity with PyTorch: tests/test_parity_torch.py (its table: tests/parity_table.py) compares every
+op of docs/ops.md with torch in float64 (forward, gradient, Hessian-vector product, over shapes,
+layouts, keyword options and integer/bool dtypes that Hypothesis draws, derandomized) and a table of
+bad inputs with PyTorch's exception classes, on every backend; skipped without torch. About 55 s of
+CPU time for both CPU backends."""
 
 from __future__ import annotations
 

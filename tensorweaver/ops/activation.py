@@ -208,6 +208,9 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, xp, x):
+        if 0 in x.shape:  # NOTE: max() of an empty slice raises; PyTorch gives an empty result
+            self.y = y = x + 0
+            return y
         # subtracting the max keeps exp() from overflowing; log(sum) of the shifted values is >= 0
         s = x - xp.max(x, axis=self.axis, keepdims=True)
         self.y = y = s - xp.log(xp.sum(xp.exp(s), axis=self.axis, keepdims=True))

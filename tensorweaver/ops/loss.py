@@ -209,17 +209,21 @@ def l1_loss(x: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
 def huber_loss(x: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """Squared error ``0.5 * d**2`` below ``delta``, linear ``delta * (|d| - 0.5 * delta)`` above."""
     _check_reduction(reduction)
-    d = abs(x - target)
-    return _reduce_mean(where(lt(d, delta), d * d * 0.5, (d - 0.5 * delta) * delta), reduction)
+    # NOTE: the square of x - target, not of |x - target|: abs's derivative 0 at x == target would zero
+    # the second derivative there (PyTorch's is 1)
+    e = x - target
+    d = abs(e)
+    return _reduce_mean(where(lt(d, delta), e * e * 0.5, (d - 0.5 * delta) * delta), reduction)
 
 
 def smooth_l1_loss(x: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """``huber_loss / beta``: ``0.5 * d**2 / beta`` below ``beta``, ``|d| - 0.5 * beta`` above (L1 for beta=0)."""
     _check_reduction(reduction)
-    d = abs(x - target)
+    e = x - target
+    d = abs(e)
     if beta == 0:
         return _reduce_mean(d, reduction)
-    return _reduce_mean(where(lt(d, beta), d * d * (0.5 / beta), d - 0.5 * beta), reduction)
+    return _reduce_mean(where(lt(d, beta), e * e * (0.5 / beta), d - 0.5 * beta), reduction)  # e * e: see huber_loss
 
 
 def _log_at_least_minus_100(p: Tensor) -> Tensor:

@@ -3,6 +3,8 @@ normalize, composed of the core ops. They are public in ``tw.nn.functional``."""
 
 from __future__ import annotations
 
+import math
+
 from .._errors import ShapeError
 from ._common import Tensor, float_input
 from .elementwise import clamp_min
@@ -41,6 +43,10 @@ def group_norm(x: Tensor, num_groups: int, weight=None, bias=None, eps: float = 
     shape = tuple(x._data.shape)
     if len(shape) < 2 or shape[1] % num_groups:
         raise ValueError(f"group_norm: {num_groups} groups don't divide the channels of an input of shape {shape}")
+    if math.prod(shape) // num_groups == 1:  # one value per group: PyTorch refuses rather than return 0
+        raise ValueError(
+            f"group_norm: expected more than 1 value per group, got input shape {shape} and {num_groups} groups"
+        )
     y = reshape(_normalized(reshape(float_input(x), (shape[0], num_groups, -1)), 2, eps), shape)
     return _affine(y, weight, bias, (shape[1],) + (1,) * (len(shape) - 2))
 
