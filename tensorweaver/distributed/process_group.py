@@ -133,6 +133,10 @@ class _ProcessGroup:
         finally:
             sys.stderr.write(f"tensorweaver.distributed: rank {self.rank} of {self.size}: {message}\n")
             sys.stderr.flush()
+            # NOTE: MPI_Abort stops the launcher's forwarding of output at once: on a loaded machine
+            # CI saw a job end with only the first line of the traceback. Give mpiexec a moment to
+            # deliver what this rank has written.
+            time.sleep(0.5)
             if self.nccl is not None:
                 try:
                     self.nccl.abort()
