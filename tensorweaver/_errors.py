@@ -14,6 +14,7 @@ __all__ = [
     "DeviceError",
     "IndexOutOfRangeError",
     "IndexDtypeError",
+    "DtypeError",
     "DataError",
     "SizeError",
     "ZeroStepError",
@@ -36,6 +37,10 @@ class IndexOutOfRangeError(IndexError, RuntimeError):
 
 class IndexDtypeError(TypeError, RuntimeError):
     """An index tensor that is not of an integer dtype (PyTorch: RuntimeError)."""
+
+
+class DtypeError(TypeError, RuntimeError):
+    """A mask or condition tensor that is not bool in ``masked_fill``/``where`` (PyTorch: RuntimeError)."""
 
 
 class DataError(TypeError, ValueError):

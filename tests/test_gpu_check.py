@@ -366,7 +366,12 @@ def test_sync_check_errors_name_the_exception_and_the_op():
         "strict",
         lambda device: (lambda: tw.tensor(np.ones(2), device=device) @ tw.tensor(np.ones(3), device=device), []),
     )
-    assert not r["ok"] and r["error"].startswith("builtins.") and "(at tensorweaver/" in r["error"]
+    # the class with its module (a shape mismatch is tensorweaver's ShapeError, catchable as RuntimeError)
+    assert (
+        not r["ok"]
+        and r["error"].startswith("tensorweaver._errors.ShapeError: matmul")
+        and "(at tensorweaver/" in r["error"]
+    )
 
 
 def test_device_report_fields_read_cupy_as_documented():

@@ -416,3 +416,11 @@ def test_interpolate_nearest_exact_bicubic_area_match_pytorch(device, shape, mod
             np.testing.assert_allclose(to_numpy(x.grad), xt.grad.numpy(), err_msg=str(kw))
     with pytest.raises(ValueError, match="not available"):
         F.interpolate(tw.zeros(1, 1, 4, device=device), size=2, mode="bicubic")
+
+
+def test_interpolate_refuses_an_empty_input_or_output(device):
+    # PyTorch: RuntimeError "Input and output sizes should be greater than 0"
+    with pytest.raises(tw.errors.ShapeError, match=r"greater than 0, got input \(2, 1\) and output \(1, 0\)"):
+        F.interpolate(tw.ones(1, 1, 2, 1, device=device), scale_factor=0.5, mode="bilinear")
+    with pytest.raises(RuntimeError, match="greater than 0"):
+        F.interpolate(tw.ones(1, 1, 0, device=device), size=3)

@@ -222,3 +222,14 @@ def test_bool_plus_bool_is_bool(device):
     assert tw.isnan(t).tolist() == [False, False] and tw.isnan(t).dtype == tw.bool
     assert tw.isinf(t).tolist() == [False, False] and tw.isfinite(t).tolist() == [True, True]
     assert tw.isfinite(tw.tensor([1, 2], device=device)).tolist() == [True, True]
+
+
+def test_integer_pow_with_negative_exponents_is_pytorchs(device):
+    # NumPy refuses integers to negative integer powers; PyTorch gives 1 ** -n = 1, (-1) ** -n = +-1 by
+    # the parity of n, and 0 otherwise (the integer part of 1 / x ** n)
+    x = tw.tensor([[-2, -1, 0, 1, 2, 3]], device=device)
+    e = tw.tensor([[-1], [-2], [0], [3]], device=device)
+    expected = [[0, -1, 0, 1, 0, 0], [0, 1, 0, 1, 0, 0], [1, 1, 1, 1, 1, 1], [-8, -1, 0, 1, 8, 27]]
+    y = x**e
+    assert y.dtype == tw.int64
+    np.testing.assert_array_equal(to_numpy(y), expected)

@@ -289,3 +289,18 @@ def test_binary_cross_entropy_at_zero_and_one_matches_pytorch(device):
         np.testing.assert_allclose(to_numpy(t.grad), tt.grad.numpy())
     with pytest.raises(ValueError, match="shape"):
         F.binary_cross_entropy(x, tw.zeros(2, 3, device=device, dtype=tw.float64))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_backward_gives_only_the_picked_entries_the_incoming_gradient(reduction, device):
+    # every target ignored: the mean loss is nan (0 / 0) and so is d(y + y * y)/dy; PyTorch scatters the
+    # gradient into zeros, so x's gradient is 0 on both paths (a product with the one-hot mask gave nan)
+    x = tw.tensor([[0.5, 1.0, -1.0], [2.0, 0.1, 0.3]], dtype=tw.float64, device=device, requires_grad=True)
+    y = F.cross_entropy(x, ints([1, 1], device), ignore_index=1, reduction=reduction)
+    if reduction == "mean":
+        assert np.isnan(y.item())
+    z = (y + y * y * float("nan")).sum()
+    (graph_grad,) = tw.autograd.grad(z, [x], create_graph=True)
+    z.backward()
+    for g in (graph_grad, x.grad):
+        np.testing.assert_array_equal(to_numpy(g), np.zeros((2, 3)))

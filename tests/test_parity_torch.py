@@ -9,9 +9,9 @@ the gradient of ``sum(u * y)`` and, where docs/ops.md calls the op twice differe
 gradient of ``sum(u * (y + y * y))`` (the Tensor backward) and its Hessian-vector product are compared in
 float64. Where torch raises, tensorweaver must raise too. The bad-input table (``BAD``) checks
 that each call raises PyTorch's exception class (checked on torch too, so the table cannot rot)
-with a message naming what was given. Known divergences owned by another branch are strict
-xfails that name it (the lead removes a mark when that branch is merged); cases that only the
-strict device fails are marked at run time (``XFAIL_STRICT``).
+with a message naming what was given. The few divergences kept on purpose (tensorweaver's answer
+is the better one) are strict xfails whose reason starts "kept:" and says why, so a change on
+either side shows; cases that only the strict device fails are marked at run time (``XFAIL_STRICT``).
 
 Runtime (``python -m pytest -q -p no:cacheprovider tests/test_parity_torch.py``, both CPU backends,
 3 examples per case): 54 s of CPU time (user), of which about 8 s import torch and collect; 3 min of

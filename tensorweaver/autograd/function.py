@@ -131,13 +131,15 @@ class AccumulateGrad:
         return "<AccumulateGrad>"
 
 
-def _shape_error(op: Function, a, b, err: Exception) -> ValueError:
+def _shape_error(op: Function, a, b, err: ValueError) -> ValueError:
+    """A forward's ValueError as PyTorch's RuntimeError when the shapes are the cause; any other
+    (NumPy's "Integers to negative integer powers are not allowed") as it is, named by the op."""
     from .._errors import ShapeError  # noqa: PLC0415 - the error path only
 
-    return ShapeError(
-        f"{type(op).__name__}: shapes {tuple(a._data.shape)} and {tuple(b._data.shape)} cannot be "
-        f"broadcast together ({err})"
-    )
+    sa, sb = tuple(a._data.shape), tuple(b._data.shape)
+    if all(m == n or 1 in (m, n) for m, n in zip(reversed(sa), reversed(sb), strict=False)):
+        return ValueError(f"{type(op).__name__}: {err}")
+    return ShapeError(f"{type(op).__name__}: shapes {sa} and {sb} cannot be broadcast together ({err})")
 
 
 # NOTE: output, record and the apply functions are the hot path of every op: no per-call imports,

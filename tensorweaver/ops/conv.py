@@ -4,6 +4,7 @@ adjoint: Im2Col (sliding blocks as columns) and Col2Im (columns summed back into
 from __future__ import annotations
 
 from .._args import IntOrSeq
+from .._errors import ShapeError
 from ._common import Function, Tensor, apply1, const, float_input, kind, promote
 from .linalg import matmul
 from .shape import permute, reshape
@@ -212,7 +213,7 @@ def _batched(x: Tensor, what: str) -> tuple[Tensor, bool]:
     if x._data.ndim == 3:
         return reshape(x, (1, *x._data.shape)), True
     if x._data.ndim != 4:
-        raise ValueError(f"{what}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
+        raise ShapeError(f"{what}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape {x.shape}")
     return x, False
 
 
@@ -242,11 +243,11 @@ def conv2d(
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C / groups, kh, kw), as im2col + matmul."""
     x, unbatched = _batched(x, "conv2d")
     if weight._data.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out, in / groups, kh, kw), got shape {weight.shape}")
+        raise ShapeError(f"conv2d: weight must be 4-D (out, in / groups, kh, kw), got shape {weight.shape}")
     N, C, H, W = x._data.shape
     Cout, Cg, kh, kw = weight._data.shape
     if groups < 1 or C % groups or Cout % groups or C // groups != Cg:
-        raise ValueError(
+        raise ShapeError(
             f"conv2d: input with {C} channels, weight of shape {weight.shape} and groups={groups} don't match "
             f"(need in_channels = groups * weight.shape[1] and out_channels divisible by groups)"
         )
@@ -282,7 +283,7 @@ def conv1d(
 ) -> Tensor:
     """1-D cross-correlation of ``x`` (N, C, L) with ``weight`` (O, C / groups, k): conv2d on a height of 1."""
     if x._data.ndim not in (2, 3) or weight._data.ndim != 3:
-        raise ValueError(
+        raise ShapeError(
             f"conv1d: expected input (N, C, L) or (C, L) and weight (O, C / groups, k), got {x.shape}, {weight.shape}"
         )
     s = stride if isinstance(stride, int) else stride[0]
@@ -315,7 +316,7 @@ def _pool_args(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode: boo
     if min(k) < 1 or min(s) < 1 or min(d) < 1:
         raise ValueError(f"{what}: kernel_size, stride and dilation must be positive, got {k}, {s}, {d}")
     if p[0] < 0 or p[1] < 0 or p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(
+        raise ShapeError(
             f"{what}: pad should be at most half of the effective kernel size, got padding={p}, kernel_size={k}"
         )
     H, W = x._data.shape[-2:]
@@ -561,7 +562,7 @@ def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", 
     x = float_input(x)
     nsp = x._data.ndim - 2
     if nsp not in (1, 2):
-        raise ValueError(f"interpolate: expected a 3-D or 4-D input, got shape {x.shape}")
+        raise ShapeError(f"interpolate: expected a 3-D or 4-D input, got shape {x.shape}")
     if nsp not in _MODES.get(mode, ()):
         raise ValueError(
             f"interpolate: mode {mode!r} is not available for a {x._data.ndim}-D input; modes: "
@@ -579,6 +580,10 @@ def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", 
         assert scale_factor is not None
         scales = (scale_factor,) * nsp if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
         outs = tuple(int(n * f) for n, f in zip(in_sizes, scales, strict=True))
+    if min(in_sizes) <= 0 or min(outs) <= 0:
+        raise ShapeError(
+            f"interpolate: input and output sizes must be greater than 0, got input {in_sizes} and output {outs}"
+        )
     b, dt = x._backend, x._data.dtype
     mats = [
         _interp_matrix(b, n, o, f, mode, bool(align_corners), dt)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtypes
-from .._errors import ShapeError
+from .._errors import DtypeError, ShapeError
 from ._common import (
     Function,
     Tensor,
@@ -137,10 +137,23 @@ class Div(Function):
         )
 
 
+def _int_pow(xp, x, y):
+    """Integer ``x ** y`` with PyTorch's answer for a negative exponent tensor (NumPy refuses):
+    1 for x == 1, +-1 for x == -1 by the exponent's parity, 0 otherwise (the integer part of 1 / x**|y|)."""
+    neg = y < 0  # no host read of any(neg): the same ops on every device, without a sync
+    one, zero = xp.ones_like(x), xp.zeros_like(x)
+    r = x ** xp.where(neg, xp.zeros_like(y), y)
+    odd = (y % 2) != 0
+    special = xp.where(x == 1, one, xp.where(x == -1, xp.where(odd, -one, one), zero))
+    return xp.where(neg, special, r)
+
+
 class Pow(Function):
     __slots__ = ()
 
     def forward(self, xp, x, y):
+        if xp.isdtype(y.dtype, "signed integer") and xp.isdtype(x.dtype, "integral"):
+            return _int_pow(xp, x, y)
         return x**y
 
     def backward(self, gy):
@@ -573,9 +586,10 @@ def where(condition: Tensor, x, y, *, out=None) -> Tensor:
     """``x`` where ``condition`` (a bool tensor) is True, else ``y``; the gradient goes to the chosen one."""
     if out is not None:
         return write_out(out, where(condition, x, y), "where")
-    if not isinstance(condition, Tensor) or condition.dtype is not _dtypes.bool:
-        what = condition.dtype if isinstance(condition, Tensor) else type(condition).__name__
-        raise TypeError(f"where: condition must be a bool tensor, got {what}")
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where: condition must be a bool tensor, got {type(condition).__name__}")
+    if condition.dtype is not _dtypes.bool:
+        raise DtypeError(f"where: condition must be a bool tensor, got {condition.dtype}")
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x = Tensor(x, device=condition.device)
     x, y = operands(x, y, "where")

@@ -19,7 +19,7 @@ import operator
 
 from .. import _dtypes
 from .._args import check_index_range, device_error
-from .._errors import IndexDtypeError, IndexOutOfRangeError, ShapeError
+from .._errors import DtypeError, IndexDtypeError, IndexOutOfRangeError, ShapeError
 from ..autograd.function import bump
 from ..tensor import _check_inplace
 from ._common import Function, Tensor, apply1, apply2, cast, check_dim, kind, state
@@ -561,7 +561,7 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         if mask._backend is not x._backend:
             raise RuntimeError(f"masked_fill: mask is on {mask.device}, the tensor on {x.device}")
         if mask.dtype is not _dtypes.bool:
-            raise TypeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
+            raise DtypeError(f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype}")
     if isinstance(value, Tensor):
         if value._data.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, got shape {value.shape}")

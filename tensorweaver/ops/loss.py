@@ -69,17 +69,18 @@ class NLLLoss(Function):
         # every target ignored: the loss is nan (0 / 0) but its gradient is 0, as in PyTorch
         return -self.w / xp.where(total == 0, xp.ones_like(total), total)
 
+    # NOTE: only the picked entries get gy: PyTorch scatters into zeros, so the other classes and
+    # the ignored targets get 0 even where gy is nan or inf (the nan loss of all-ignored targets
+    # under create_graph), which a product with the one-hot mask would turn into nan
     def backward(self, gy):
         b = self.inputs[0]._backend
         coef = self._coef(b.xp)
         g = gy * _wrap(coef, b)  # linear in gy: second derivatives flow through these products
-        onehot = b.xp.astype(self.onehot, coef.dtype)
-        return (reshape(g, _kept(self.onehot.shape, self.w.shape)) * _wrap(onehot, b),)
+        return (where(_wrap(self.onehot, b), reshape(g, _kept(self.onehot.shape, self.w.shape)), 0.0),)
 
     def backward_array(self, xp, gy):
-        coef = self._coef(xp)
-        g = xp.reshape(gy * coef, _kept(self.onehot.shape, self.w.shape))
-        return (g * xp.astype(self.onehot, g.dtype),)
+        g = xp.reshape(gy * self._coef(xp), _kept(self.onehot.shape, self.w.shape))
+        return (xp.where(self.onehot, g, xp.zeros_like(self.onehot, dtype=g.dtype)),)
 
 
 def _kept(full: tuple, reduced: tuple) -> tuple:

@@ -42,7 +42,7 @@ def group_norm(x: Tensor, num_groups: int, weight=None, bias=None, eps: float = 
     """``x`` (N, C, ...) normalized over each group of ``C / num_groups`` channels and the other dims."""
     shape = tuple(x._data.shape)
     if len(shape) < 2 or shape[1] % num_groups:
-        raise ValueError(f"group_norm: {num_groups} groups don't divide the channels of an input of shape {shape}")
+        raise ShapeError(f"group_norm: {num_groups} groups don't divide the channels of an input of shape {shape}")
     if math.prod(shape) // num_groups == 1:  # one value per group: PyTorch refuses rather than return 0
         raise ValueError(
             f"group_norm: expected more than 1 value per group, got input shape {shape} and {num_groups} groups"

@@ -618,7 +618,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value=None) -> Tensor:
         n = shape[d]
         limit = n - 1 if mode == "reflect" else n
         if max(lo, hi) > limit or (mode != "circular" and n == 0):
-            raise ValueError(f"pad: {mode} padding {(lo, hi)} must be at most {limit} for dim {d} of size {n}")
+            raise ShapeError(f"pad: {mode} padding {(lo, hi)} must be at most {limit} for dim {d} of size {n}")
         i = xp.arange(-lo, n + hi, device=dev)
         if mode == "replicate":
             i = xp.clip(i, 0, n - 1)
