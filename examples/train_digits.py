@@ -9,6 +9,13 @@ python examples/train_digits.py --model cnn --device auto        # a small CNN, 
 python examples/train_digits.py --epochs 10 --save ckpt.safetensors
 python examples/train_digits.py --epochs 20 --resume ckpt.safetensors   # epochs 11-20
 python examples/train_digits.py --plot digits.png                # loss/accuracy curves as a PNG
+mpiexec -n 2 python examples/train_digits.py --distributed       # data-parallel on 2 processes (MPI)
+
+``--distributed`` joins the job ``mpiexec`` started (``python ... --distributed`` alone is a job of
+one): each rank trains on its share of every global batch of ``--batch-size`` (a
+``DistributedSampler``), ``DistributedDataParallel`` averages the gradients, so N ranks print the
+same numbers as one (up to float32 rounding); only rank 0 prints and saves. The incomplete last
+batch of an epoch is dropped there, so that every global batch holds the same images for any N.
 """
 
 from __future__ import annotations
@@ -64,8 +71,9 @@ def load_data(device, limit: int | None = None) -> tuple[TensorDataset, TensorDa
     return tensors(x_train, y_train), tensors(x_test, y_test)
 
 
-def train_one_epoch(model, loader, loss_fn, optimizer, bar, max_batches: int | None) -> tuple[float, float]:
-    """One pass over ``loader`` (at most ``max_batches`` batches); returns (mean loss, accuracy) on it."""
+def train_one_epoch(model, loader, loss_fn, optimizer, bar, max_batches: int | None, dist=None) -> tuple[float, float]:
+    """One pass over ``loader`` (at most ``max_batches`` batches); returns (mean loss, accuracy) on it
+    (with ``dist``, the distributed package: over the batches of every rank)."""
     model.train()
     losses, correct, seen = [], [], 0
     for i, (images, labels) in enumerate(loader):
@@ -81,7 +89,12 @@ def train_one_epoch(model, loader, loss_fn, optimizer, bar, max_batches: int | N
         correct.append((logits.argmax(dim=1) == labels).sum())
         seen += len(labels)
         bar.update(1)
-    return tw.stack(losses).sum().item() / seen, tw.stack(correct).sum().item() / seen
+    loss_sum = tw.stack(losses).sum()
+    totals = tw.stack([loss_sum, tw.stack(correct).sum().to(loss_sum.dtype), tw.full_like(loss_sum, seen)])
+    if dist is not None:
+        dist.all_reduce(totals)  # the sums over every rank's batches
+    loss_total, correct_total, seen_total = totals.tolist()
+    return loss_total / seen_total, correct_total / seen_total
 
 
 @tw.no_grad()
@@ -136,6 +149,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-batches", type=int, metavar="N", help="at most N batches per epoch (a quick check)")
     parser.add_argument("--limit", type=int, metavar="N", help="use only the first N train and held-out images")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--distributed", action="store_true", help="data-parallel over the ranks of mpiexec -n N")
     args = parser.parse_args(argv)
     if args.device == "auto":
         args.device = "cuda" if tw.cuda.is_available() else "cpu"
@@ -144,11 +158,34 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def start_distributed(device):
+    """Join the job (MPI on the CPU, NCCL on GPUs: one per rank, by local rank); returns the
+    distributed package, this rank's device, the DDP wrapper and the sampler class."""
+    import tensorweaver.distributed as dist
+    from tensorweaver.nn.parallel import DistributedDataParallel
+    from tensorweaver.utils.data.distributed import DistributedSampler
+
+    if device.type == "cuda":
+        dist.init_process_group("nccl")
+        device = tw.device("cuda", dist.get_node_local_rank())
+        tw.cuda.set_device(device)
+    else:
+        dist.init_process_group("mpi")
+    return dist, device, DistributedDataParallel, DistributedSampler
+
+
 def main(argv=None) -> dict:
     """Train as the command line says; returns the history and the model (for tests)."""
     args = parse_args(argv)
     device = tw.device(args.device)
     start = time.perf_counter()
+    dist, rank, world = None, 0, 1
+    if args.distributed:
+        dist, device, DistributedDataParallel, DistributedSampler = start_distributed(device)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if args.batch_size % world:
+            sys.exit(f"error: --batch-size {args.batch_size} is not divisible by the {world} ranks")
+    say = print if rank == 0 else (lambda *a, **k: None)
 
     tw.manual_seed(args.seed)
     model = build_model(args.model).to(device)
@@ -156,7 +193,14 @@ def main(argv=None) -> dict:
     loss_fn = nn.CrossEntropyLoss()
     generator = tw.Generator().manual_seed(args.seed)  # the shuffling order: the same on every run
     train_set, test_set = load_data(device, args.limit)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=generator)
+    sampler, net = None, model
+    if dist is None:
+        train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, generator=generator)
+    else:
+        # every rank: the same permutation (seed + epoch), every world-th image of it, the last partial batch dropped
+        sampler = DistributedSampler(train_set, shuffle=True, seed=args.seed, drop_last=True)
+        train_loader = DataLoader(train_set, batch_size=args.batch_size // world, sampler=sampler, drop_last=True)
+        net = DistributedDataParallel(model)  # rank 0's weights everywhere; backward averages the gradients
     test_loader = DataLoader(test_set, batch_size=1000)
 
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
@@ -170,24 +214,29 @@ def main(argv=None) -> dict:
         generator.set_state(checkpoint["generator"])
         history = checkpoint["history"]
         first_epoch = checkpoint["epoch"]
-        print(f"resumed from {args.resume} after epoch {first_epoch}")
+        say(f"resumed from {args.resume} after epoch {first_epoch}")
 
-    print(f"{args.model} on {device}: {sum(p.numel() for p in model.parameters())} parameters, ", end="")
-    print(f"{len(train_set)} train and {len(test_set)} held-out images")
+    say(f"{args.model} on {device}: {sum(p.numel() for p in model.parameters())} parameters, ", end="")
+    say(f"{len(train_set)} train and {len(test_set)} held-out images", end="")
+    say(f", {world} rank{'s' * (world > 1)}" if dist else "")
     for epoch in range(first_epoch, args.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         steps = len(train_loader) if args.max_batches is None else min(args.max_batches, len(train_loader))
-        with tqdm(total=steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=args.no_progress) as bar:
-            train_loss, train_acc = train_one_epoch(model, train_loader, loss_fn, optimizer, bar, args.max_batches)
+        quiet = args.no_progress or rank != 0
+        with tqdm(total=steps, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=quiet) as bar:
+            train_loss, train_acc = train_one_epoch(net, train_loader, loss_fn, optimizer, bar, args.max_batches, dist)
         test_loss, correct, seen = evaluate(model, test_loader, loss_fn)
         history["train_loss"].append(train_loss)
         history["train_acc"].append(train_acc)
         history["test_loss"].append(test_loss)
         history["test_acc"].append(correct / seen)
-        tqdm.write(
-            f"epoch {epoch + 1:3d}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
-            f"held-out loss {test_loss:.4f} acc {correct / seen:.4f}"
-        )
-        if args.save:
+        if rank == 0:
+            tqdm.write(
+                f"epoch {epoch + 1:3d}: train loss {train_loss:.4f} acc {train_acc:.4f} | "
+                f"held-out loss {test_loss:.4f} acc {correct / seen:.4f}"
+            )
+        if args.save and rank == 0:
             checkpoint = {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -197,13 +246,17 @@ def main(argv=None) -> dict:
                 "config": {"model": args.model, "seed": args.seed, "lr": args.lr, "batch_size": args.batch_size},
             }
             tw.save(checkpoint, args.save)
-    if args.plot:
+        if args.save and dist is not None:
+            dist.barrier()  # rank 0's checkpoint is complete before any rank goes on (or resumes from it)
+    if args.plot and rank == 0:
         plot_history(history, args.plot, f"digits, {args.model}, {len(history['train_loss'])} epochs")
         print(f"wrote {args.plot}")
     elapsed = time.perf_counter() - start
     _, correct, seen = evaluate(model, test_loader, loss_fn)
-    print(f"Final held-out accuracy: {correct / seen:.4f} ({correct}/{seen}) after {len(history['test_acc'])} epochs")
-    print(f"time: {elapsed:.1f} s")
+    say(f"Final held-out accuracy: {correct / seen:.4f} ({correct}/{seen}) after {len(history['test_acc'])} epochs")
+    say(f"time: {elapsed:.1f} s")
+    if dist is not None:
+        dist.destroy_process_group()
     return {"history": history, "model": model, "args": args}
 
 

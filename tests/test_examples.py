@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_distributed import launch, needs_mpi
 
 import tensorweaver as tw
 
@@ -247,3 +249,44 @@ def test_examples_run_with_torch_in_place_of_tensorweaver(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "resumed from" in out.stdout and "after 2 epochs" in out.stdout
     assert "Final test accuracy" in out.stdout
+
+
+# -- --distributed: N ranks print what one does -------------------------------------------------
+def _numbers(out: str) -> list[str]:
+    """The lines that must agree between world sizes: the epochs (without Fashion's elapsed seconds)
+    and the final accuracy."""
+    return [re.sub(r" \| \d+ s$", "", line) for line in out.splitlines() if line.startswith(("epoch ", "Final "))]
+
+
+@needs_mpi
+def test_digits_distributed_two_ranks_print_what_one_prints_and_resume(tmp_path):
+    """Global batch 32 on 1 rank and on 2 (16 each): the same losses and accuracies, to the printed
+    digits; a checkpoint saved by rank 0 after epoch 2 resumes on both ranks to the same epoch 3."""
+    script = [str(EXAMPLES / "train_digits.py"), *QUIET, "--distributed", "--max-batches", "12"]
+    status, one, _ = launch(*script, "--epochs", "3", n=None)
+    assert status == 0, one
+    ckpt = tmp_path / "ddp.safetensors"
+    status, first, _ = launch(*script, "--epochs", "2", "--save", str(ckpt))
+    assert status == 0, first
+    status, resumed, _ = launch(*script, "--epochs", "3", "--resume", str(ckpt))
+    assert status == 0, resumed
+    assert "1 rank" in one and "2 ranks" in first and "resumed from" in resumed
+    assert len(_numbers(one)) == 4 and resumed.count("Final ") == 1  # rank 0 alone prints
+    assert _numbers(first)[:2] == _numbers(one)[:2]
+    assert _numbers(resumed) == _numbers(one)[2:]
+
+
+@needs_mpi
+def test_fashion_distributed_two_ranks_print_what_one_prints(tmp_path):
+    folder = tiny_fashion(tmp_path / "fashion", n_train=64, n_test=20)
+    script = [str(EXAMPLES / "train_fashion_mnist.py"), *QUIET, "--distributed", "--data", str(folder)]
+    script += ["--epochs", "2", "--batch-size", "16", "--lr", "1e-2"]
+    (s1, one, _), (s2, two, _) = launch(*script, n=None), launch(*script)
+    assert s1 == 0 and s2 == 0, one + two
+    assert len(_numbers(one)) == 3 and _numbers(two) == _numbers(one)
+
+
+@needs_mpi
+def test_distributed_batch_size_must_divide_among_the_ranks():
+    status, out, _ = launch(str(EXAMPLES / "train_digits.py"), *QUIET, "--distributed", "--batch-size", "33")
+    assert status != 0 and "--batch-size 33 is not divisible by the 2 ranks" in out
