@@ -15,6 +15,7 @@ pytestmark = pytest.mark.bench  # not in the default run: .ci/run runs it as a s
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CPU_WORKLOADS = ["textbook", "op_overhead", "mlp", "memory", "import", "transfers"]
 CPU_WORKLOADS += ["compiled_textbook", "compiled_op_overhead", "compiled_mlp", "compiled_record"]
+CPU_WORKLOADS += ["nn_mlp", "adam", "cnn", "dataloader", "cnn_memory"]  # issue 8's
 
 
 @pytest.fixture(scope="module")
