@@ -400,7 +400,10 @@ class Tensor:
     def data(self) -> Tensor:
         """A tensor sharing this one's storage (and version counter), detached from the graph; assignable."""
         t = _function.output(self._data, self._backend)
-        t._vc = _function.counter(self)
+        vc = self._vc  # NOTE: function.counter inlined here and below (w.data -= ... on every step)
+        if vc is _UNCOUNTED:
+            vc = self._vc = [0]
+        t._vc = vc
         return t
 
     @data.setter
@@ -411,7 +414,10 @@ class Tensor:
         if value._backend is not self._backend:
             raise RuntimeError(f"cannot set .data of a tensor on {self.device} to a tensor on {value.device}")
         self._data = value._data
-        self._vc = _function.counter(value)
+        vc = value._vc
+        if vc is _UNCOUNTED:
+            vc = value._vc = [0]
+        self._vc = vc
 
     def detach(self) -> Tensor:
         """A tensor sharing storage (and version counter) with this one, outside the graph."""
@@ -640,7 +646,11 @@ class Tensor:
             raise TypeError(f"{op} is not supported between {self.dtype} and {type(other).__name__}")
         if r is not a:  # 0-d NumPy results are scalars, immutable; keep the new value
             self._data = r
-        _bump(self)
+        vc = self._vc  # NOTE: function.bump inlined (the optimizer step's path)
+        if vc is _UNCOUNTED:
+            self._vc = [1]
+        else:
+            vc[0] += 1
         return self
 
     def __iadd__(self, other):
@@ -1004,6 +1014,7 @@ def _array_repr(host) -> str:
 
 
 _bump = _function.bump
+_UNCOUNTED = _function._UNCOUNTED
 _host_scalar_types = _backends.SCALAR_TYPES
 _function.set_tensor_class(Tensor, _host_scalar_types, _backends.host_ndarray)
 

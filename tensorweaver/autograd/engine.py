@@ -90,8 +90,11 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 raise RuntimeError(_FREED)
             else:
                 b = xs[0]._backend  # NOTE: gy's backend too, but for ToBackend, whose backward_array moves it
-            if fn.versions is not None:  # it reads saved values: none may have changed in place since
-                _fn.check_saved(fn, xs)
+            vs = fn.versions
+            if vs is not None:  # it reads saved values: none may have changed in place since
+                n = len(vs)  # NOTE: the common cases inline (a call costs 3x): check_saved tells why
+                if fn.saves_output or n > 2 or xs[0]._vc[0] != vs[0] or (n == 2 and xs[1]._vc[0] != vs[1]):
+                    _fn.check_saved(fn, xs)
             if arrays:
                 backward_array = fn.backward_array
                 gxs = None if backward_array is None else backward_array(b.xp, gy)

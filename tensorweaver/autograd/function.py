@@ -72,9 +72,10 @@ class Function:
     #: in-place change of that output is then an error at backward, as for a kept input.
     saves_output = False
 
-    #: True for ops whose output may share its input's memory (reshape, permute, slicing, expand,
-    #: flip on NumPy): the output then shares the input's version counter (``share_counter``).
-    is_view = False
+    #: True for ops whose output may share its input's memory (reshape, slicing: the backend tells
+    #: whether it does), ``ALWAYS`` for those whose output is a view on every backend (permute,
+    #: expand, flip): the output then shares the input's version counter (``share_counter``).
+    is_view: bool | str = False
 
     #: True for nodes whose backward may return tensors that user code holds (custom Functions): the
     #: engine never hands those arrays to a ``.grad`` without a copy. The library's own backwards
@@ -194,7 +195,14 @@ def record(fn: Function, out, inputs: tuple) -> None:
     fn.inputs = inputs
     fn.seq = _next_seq()
     if fn.keeps_inputs:
-        fn.versions = tuple([x._vc[0] for x in inputs])
+        # NOTE: one and two inputs written out: a comprehension costs 3x as much, on every recorded op
+        n = len(inputs)
+        if n == 1:
+            fn.versions = (inputs[0]._vc[0],)
+        elif n == 2:
+            fn.versions = (inputs[0]._vc[0], inputs[1]._vc[0])
+        else:
+            fn.versions = tuple([x._vc[0] for x in inputs])
     else:
         fn.versions = () if fn.saves_output else None
     if fn.saves_output:
@@ -230,13 +238,22 @@ def bump(t) -> None:
         vc[0] += 1
 
 
-def share_counter(x, out) -> None:
+#: ``Function.is_view`` of an op whose output is a view of its input on every backend
+ALWAYS = "always"
+
+
+def share_counter(fn: Function, x, out) -> None:
     """Give the view ``out`` of ``x`` the version counter of ``x``'s storage, unless the backend can
-    tell that ``out`` is a copy (a reshape of a non-contiguous array)."""
-    b = x._backend
-    base = b.memory_base(out._data)
-    if base is None or base is b.memory_base(x._data):
-        out._vc = counter(x)
+    tell that ``out`` is a copy (a reshape of a non-contiguous array, a fancy index)."""
+    if fn.is_view is not ALWAYS:  # NOTE: the check costs ~1% of a textbook step (.T): only where needed
+        b = x._backend
+        base = b.memory_base(out._data)
+        if base is not None and base is not b.memory_base(x._data):
+            return
+    vc = x._vc  # NOTE: counter(x) inlined
+    if vc is _UNCOUNTED:
+        vc = x._vc = [0]
+    out._vc = vc
 
 
 def check_saved(fn: Function, xs: tuple) -> None:
@@ -302,7 +319,7 @@ def apply1(fn: Function, x):
     b = x._backend
     out = output(fn.forward(b.xp, x._data), b)
     if fn.is_view:
-        share_counter(x, out)
+        share_counter(fn, x, out)
     if x._requires_grad and state.enabled:
         record(fn, out, (x,) if fn.keeps_inputs or x.grad_fn is None else (_edge(x),))
     return out

@@ -6,11 +6,12 @@ import warnings
 
 from .. import _dtypes
 from .._args import SCALAR_RANK, check_dim, device_error
-from ..autograd.function import Function, apply1, apply2, apply_n
+from ..autograd.function import ALWAYS, Function, apply1, apply2, apply_n
 from ..autograd.grad_mode import state
 from ..tensor import Tensor
 
 __all__ = [
+    "ALWAYS",
     "Function",
     "Tensor",
     "apply1",

@@ -122,7 +122,7 @@ class SumTo(Function):
 class BroadcastTo(Function):
     __slots__ = ("shape",)
     keeps_inputs = False  # backward reads only shapes/dtypes
-    is_view = True
+    is_view = True  # NOTE: NumPy's backend materializes it (share_counter tells)
 
     def __init__(self, shape) -> None:
         self.shape = shape

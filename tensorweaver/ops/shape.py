@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import _dtypes
 from .._errors import IndexOutOfRangeError, ShapeError
-from ._common import Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims, write_out
+from ._common import ALWAYS, Function, Tensor, apply1, apply_n, cast, check_dim, normalize_dims, write_out
 from .reduce import broadcast_to
 
 __all__ = [
@@ -61,7 +61,7 @@ class Reshape(Function):
 class Permute(Function):
     __slots__ = ("axes",)
     keeps_inputs = False  # backward reads only shapes/dtypes
-    is_view = True
+    is_view = ALWAYS  # a view on NumPy, CuPy and array-API libraries
 
     def __init__(self, axes) -> None:
         self.axes = axes
