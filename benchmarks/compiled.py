@@ -313,8 +313,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--torch-compile", action="store_true", help="add torch.compile to the textbook loop (slow to compile)"
     )
+    ap.add_argument("--threads", type=int, default=0, help="BLAS and PyTorch threads (as python -m benchmarks)")
     args = ap.parse_args(argv)
-    ctx = run._context(argparse.Namespace(device=args.device, quick=args.quick, repeats=args.repeats))
+    ctx = run._context(
+        argparse.Namespace(
+            device=args.device, quick=args.quick, repeats=args.repeats, threads=args.threads, cpu_clock=False
+        )
+    )
     ctx.torch_compile = args.torch_compile  # type: ignore[attr-defined]
     warnings.simplefilter("error", CompileWarning)  # a compiled step that fell back would time eager code
     reports = []

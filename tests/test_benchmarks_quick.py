@@ -74,3 +74,17 @@ def test_quick_writes_markdown_table(quick_run):
         assert (out / "cpu.png").stat().st_size > 1000
     else:
         assert "no chart" in stdout
+
+
+def test_compiled_benchmark_runs_on_its_own():
+    """``python -m benchmarks.compiled`` (the GPU check runs it with --device cuda) on the CPU, quick."""
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compiled", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "textbook" in r.stdout
