@@ -6,6 +6,8 @@ loss = ((tw.tensor([[1.0], [2.0]]) @ w.T - 3.0) ** 2).mean()
 loss.backward()
 """
 
+from typing import TYPE_CHECKING
+
 from . import backends, cuda
 from ._dtypes import (
     bool,
@@ -72,16 +74,12 @@ from .random import (
     seed,
     set_rng_state,
 )
-from .serialization import load, save
 from . import return_types
 from .size import Size
 from .tensor import Tensor, allclose, equal, is_complex, is_floating_point, is_tensor, numel, tensor
 from .ops import *  # noqa: F403 - every op's public function, listed in its module's __all__
 from . import ops
-from . import nn
-from . import optim, utils
 from . import _errors as errors
-from . import distributed  # cheap: mpi4py and CuPy are imported by init_process_group
 from .compile import compile  # noqa: A004 - PyTorch's name (the subpackage stays tensorweaver.compile)
 
 float = float32  # noqa: A001 - PyTorch's aliases
@@ -175,3 +173,37 @@ __all__ = [
     "load",
 ]
 __all__ += ops.__all__
+
+
+# NOTE: nn, optim, utils, distributed and save/load load on first use (PEP 562): `import
+# tensorweaver` stays within 2x `import numpy` (benchmarks, workload 5); `tw.nn`,
+# `from tensorweaver import nn` and `import tensorweaver.nn` all work as before.
+_LAZY = {
+    "nn": ("nn", None),
+    "optim": ("optim", None),
+    "utils": ("utils", None),
+    "distributed": ("distributed", None),
+    "save": ("serialization", "save"),
+    "load": ("serialization", "load"),
+}
+
+if TYPE_CHECKING:
+    from . import distributed, nn, optim, utils
+    from .serialization import load, save
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tensorweaver' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - on first use only
+
+    module, attr = _LAZY[name]
+    value = importlib.import_module(f".{module}", __name__)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
