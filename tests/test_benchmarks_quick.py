@@ -18,19 +18,19 @@ CPU_WORKLOADS += ["compiled_textbook", "compiled_op_overhead", "compiled_mlp", "
 CPU_WORKLOADS += ["nn_mlp", "adam", "cnn", "dataloader", "cnn_memory"]  # issue 8's
 
 
+def run_module(*args: str) -> str:
+    """``python -m <args>`` from the repository root; its stdout, after checking it succeeded."""
+    r = subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    r = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return out, r.stdout
+    return out, run_module("benchmarks", "--quick", "--out", str(out))
 
 
 def test_quick_writes_json_with_every_workload(quick_run):
@@ -78,13 +78,4 @@ def test_quick_writes_markdown_table(quick_run):
 
 def test_compiled_benchmark_runs_on_its_own():
     """``python -m benchmarks.compiled`` (the GPU check runs it with --device cuda) on the CPU, quick."""
-    r = subprocess.run(
-        [sys.executable, "-m", "benchmarks.compiled", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert "textbook" in r.stdout
+    assert "textbook" in run_module("benchmarks.compiled", "--quick")
