@@ -89,13 +89,20 @@ def all_reduce_bench(args) -> None:
         return
 
     nbytes = a.nbytes
-    bare_median = statistics.median(times["mpi4py Allreduce (bare)"])
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"All-reduce (SUM) of {args.numel:,} float32 ({nbytes / 1e6:.0f} MB) on {size} ranks, {args.repeats} "
         f"repeats, interleaved; {os.cpu_count()} CPUs, load average {load}; MPI: "
         f"{MPI.Get_library_version().splitlines()[0].strip()}; results correct: {ok}\n"
     )
+    print_bandwidth_table(times, "mpi4py Allreduce (bare)", nbytes, size)
+    print()
+
+
+def print_bandwidth_table(times: dict[str, list[float]], bare: str, nbytes: int, size: int) -> None:
+    """One Markdown row per call: median/min/max time of ``times[call]`` (seconds), nccl-tests'
+    algbw (bytes / time) and busbw (algbw * 2 (n - 1) / n), and the bandwidth against ``bare``'s."""
+    bare_median = statistics.median(times[bare])
     print("| call | median ms | min ms | max ms | algbw GB/s | busbw GB/s | bandwidth vs bare |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, ts in times.items():
@@ -103,11 +110,9 @@ def all_reduce_bench(args) -> None:
         algbw = nbytes / median / 1e9
         busbw = algbw * 2 * (size - 1) / size
         print(
-            f"| {name} | {1e3 * median:.1f} | {1e3 * min(ts):.1f} | {1e3 * max(ts):.1f} | {algbw:.2f} | "
-            f"{busbw:.2f} | {bare_median / median:.3f}x |"
+            f"| {name} | {1e3 * median:.3g} | {1e3 * min(ts):.3g} | {1e3 * max(ts):.3g} | {algbw:.3g} | "
+            f"{busbw:.3g} | {bare_median / median:.3f}x |"
         )
-
-    print()
 
 
 def ddp_bench(args) -> None:

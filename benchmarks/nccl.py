@@ -15,12 +15,13 @@ says so and exits 1. It has not yet run on a GPU.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from typing import Any
 
 import tensorweaver as tw
+
+from .distributed_bench import print_bandwidth_table
 
 
 def main(argv=None) -> int:
@@ -80,21 +81,11 @@ def main(argv=None) -> int:
     if rank != 0:
         return 0
 
-    nbytes = a.nbytes
-    bare_median = statistics.median(times["cupy.cuda.nccl allReduce (bare)"])
     print(
-        f"NCCL all-reduce (SUM) of {args.numel:,} float32 ({nbytes / 1e6:.0f} MB) on {size} rank(s), "
+        f"NCCL all-reduce (SUM) of {args.numel:,} float32 ({a.nbytes / 1e6:.0f} MB) on {size} rank(s), "
         f"{args.repeats} repeats, interleaved; NCCL {nccl.get_version()}; results correct: {ok}\n"
     )
-    print("| call | median ms | min ms | algbw GB/s | busbw GB/s | bandwidth vs bare |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for name, ts in times.items():
-        median = statistics.median(ts)
-        algbw = nbytes / median / 1e9
-        print(
-            f"| {name} | {1e3 * median:.3f} | {1e3 * min(ts):.3f} | {algbw:.1f} | "
-            f"{algbw * 2 * (size - 1) / size:.1f} | {bare_median / median:.3f}x |"
-        )
+    print_bandwidth_table(times, "cupy.cuda.nccl allReduce (bare)", a.nbytes, size)
     return 0 if ok else 1
 
 
