@@ -116,13 +116,17 @@ def _run_tree(tree: str, names, repeats: int) -> dict:
 
 def _callgrind(tree: str, name: str, runs: int) -> int:
     """Instructions of ``WORKLOADS[name]`` iterations: the count of 2x minus 1x (start-up cancels),
-    the median of ``runs`` (NOTE: counts vary by ~1% from run to run: addresses, hence the
-    probing of id-keyed dicts and sets, differ)."""
-    return statistics.median(_callgrind_once(tree, name) for _ in range(runs))
+    the median of ``runs``.
+
+    NOTE: for one tree and one environment the count repeats to 0.01%, yet another environment
+    (its size moves the process's memory layout) moves it by up to 1.5%, and so does any edit of
+    the code: the same tree measured once can look 1.5% better or worse. Run ``k`` gets an
+    environment variable of its own length, so the median is over layouts, not over one."""
+    return statistics.median(_callgrind_once(tree, name, k) for k in range(runs))
 
 
-def _callgrind_once(tree: str, name: str) -> int:
-    env = _env(tree, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0")
+def _callgrind_once(tree: str, name: str, layout: int = 0) -> int:
+    env = _env(tree, OPENBLAS_NUM_THREADS="1", PYTHONHASHSEED="0", TW_AB_LAYOUT="x" * (1 + 37 * layout))
     counts = []
     for scale in (1, 2):
         with tempfile.TemporaryDirectory() as d:
@@ -157,7 +161,7 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=5, help="timed calls per workload in each process")
     p.add_argument("--only", default=",".join(WORKLOADS))
     p.add_argument("--callgrind", action="store_true", help="also count instructions with valgrind")
-    p.add_argument("--cg-runs", type=int, default=3, help="valgrind runs per workload and tree (median)")
+    p.add_argument("--cg-runs", type=int, default=5, help="valgrind runs per tree, one layout each (median)")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # in a child process: time these workloads
     p.add_argument("--once", help=argparse.SUPPRESS)  # in a child process under valgrind: run it once
     p.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)
