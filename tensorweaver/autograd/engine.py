@@ -92,8 +92,8 @@ def run_backward(roots, grads, retain_graph=None, create_graph=False, inputs=Non
                 b = xs[0]._backend  # NOTE: gy's backend too, but for ToBackend, whose backward_array moves it
             vs = fn.versions
             if vs is not None:  # it reads saved values: none may have changed in place since
-                n = len(vs)  # NOTE: the common cases inline (a call costs 3x): check_saved tells why
-                if fn.saves_output or n > 2 or xs[0]._vc[0] != vs[0] or (n == 2 and xs[1]._vc[0] != vs[1]):
+                n = len(vs)  # NOTE: one or two inputs inline (a call costs 3x); a saved output pads vs to > 2
+                if n > 2 or xs[0]._vc[0] != vs[0] or (n == 2 and xs[1]._vc[0] != vs[1]):
                     _fn.check_saved(fn, xs)
             if arrays:
                 backward_array = fn.backward_array

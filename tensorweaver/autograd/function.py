@@ -45,6 +45,7 @@ class Function:
 
     Adding an op: forward, backward, ``keeps_inputs = False`` if backward reads only the inputs'
     shapes and dtypes, saved values released in ``release``, and one ``check_op`` line in the tests.
+    ``keeps_inputs`` and ``saves_output`` are read once, when the class is made: set them in its body.
     Write a ``backward_array`` only for an op on a measured training step whose benchmark shows it
     pays (docs/design.md): the engine otherwise runs ``backward`` on the arrays wrapped as tensors.
     """
@@ -81,6 +82,16 @@ class Function:
     #: engine never hands those arrays to a ``.grad`` without a copy. The library's own backwards
     #: return new arrays or views of ``gy``.
     foreign_grads = False
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        # NOTE: keeps_inputs and saves_output are read here, once per class: set them in the class body
+        super().__init_subclass__(**kwargs)
+        if cls.saves_output:
+            cls._record1, cls._record2 = _record1_any, _record2_any
+        elif cls.keeps_inputs:
+            cls._record1, cls._record2 = _record1_kept, _record2_kept
+        else:
+            cls._record1, cls._record2 = _record1_edges, _record2_edges
 
     def forward(self, xp, *arrays):
         """The output array, computed with the array-API namespace ``xp`` only."""
@@ -194,23 +205,81 @@ def record(fn: Function, out, inputs: tuple) -> None:
     out.grad_fn = fn
     fn.inputs = inputs
     fn.seq = _next_seq()
-    if fn.keeps_inputs:
-        # NOTE: one and two inputs written out: a comprehension costs 3x as much, on every recorded op
-        n = len(inputs)
-        if n == 1:
-            fn.versions = (inputs[0]._vc[0],)
-        elif n == 2:
-            fn.versions = (inputs[0]._vc[0], inputs[1]._vc[0])
-        else:
-            fn.versions = tuple([x._vc[0] for x in inputs])
-    else:
-        fn.versions = () if fn.saves_output else None
+    versions = tuple([x._vc[0] for x in inputs]) if fn.keeps_inputs else None
     if fn.saves_output:
         data = out._data
         out._vc = vc = [0]
         fn.out_counter = (vc, data.shape, data.dtype)
+        versions = (versions or ()) + _CHECK_ALL
+    elif versions is not None and len(versions) == 0:
+        versions = _CHECK_ALL
+    fn.versions = versions
     if _anomaly.enabled:
         _record_creation(fn)
+
+
+#: padding of ``Function.versions`` that sends the engine's inline check (one or two versions) to
+#: ``check_saved``: a saved output, or no input
+_CHECK_ALL = (None, None, None)
+
+
+# NOTE: apply1/apply2 record through ``fn._record1`` / ``fn._record2``, a method chosen per class
+# (``Function.__init_subclass__``): the two common cases written out, ``record`` for the rest. A method
+# lookup is specialized by Python 3.11 where a class attribute read through an instance is not
+# (keeps_inputs, saves_output: ~18 ns each, read four or five times per op before).
+def _record1_kept(fn: Function, out, x) -> None:
+    out._requires_grad = True
+    out.grad_fn = fn
+    fn.inputs = (x,)
+    fn.seq = _next_seq()
+    fn.versions = (x._vc[0],)
+    if _anomaly.enabled:
+        _record_creation(fn)
+
+
+def _record2_kept(fn: Function, out, x, y) -> None:
+    out._requires_grad = True
+    out.grad_fn = fn
+    fn.inputs = (x, y)
+    fn.seq = _next_seq()
+    fn.versions = (x._vc[0], y._vc[0])
+    if _anomaly.enabled:
+        _record_creation(fn)
+
+
+def _record1_edges(fn: Function, out, x) -> None:
+    out._requires_grad = True
+    out.grad_fn = fn
+    fn.inputs = (x if x.grad_fn is None else _edge(x),)
+    fn.seq = _next_seq()
+    fn.versions = None
+    if _anomaly.enabled:
+        _record_creation(fn)
+
+
+def _record2_edges(fn: Function, out, x, y) -> None:
+    out._requires_grad = True
+    out.grad_fn = fn
+    fn.inputs = (x if x.grad_fn is None else _edge(x), y if y.grad_fn is None else _edge(y))
+    fn.seq = _next_seq()
+    fn.versions = None
+    if _anomaly.enabled:
+        _record_creation(fn)
+
+
+def _record1_any(fn: Function, out, x) -> None:
+    record(fn, out, (x,) if fn.keeps_inputs or x.grad_fn is None else (_edge(x),))
+
+
+def _record2_any(fn: Function, out, x, y) -> None:
+    record(
+        fn,
+        out,
+        (x, y) if fn.keeps_inputs else (x if x.grad_fn is None else _edge(x), y if y.grad_fn is None else _edge(y)),
+    )
+
+
+Function._record1, Function._record2 = _record1_any, _record2_any  # type: ignore[attr-defined]
 
 
 # -- version counters --------------------------------------------------------------------------------
@@ -259,8 +328,8 @@ def share_counter(fn: Function, x, out) -> None:
 def check_saved(fn: Function, xs: tuple) -> None:
     """Raise PyTorch's error when a value ``fn``'s backward reads was changed in place since ``fn``
     was recorded (an input it keeps, or its saved output)."""
-    for x, v in zip(xs, fn.versions or ()):  # noqa: B905 - one per input
-        if x._vc[0] != v:
+    for x, v in zip(xs, fn.versions or ()):  # noqa: B905 - one per input (then _CHECK_ALL's Nones)
+        if v is not None and x._vc[0] != v:
             raise modified_error(fn, x._backend.from_native[x._data.dtype], x._data.shape, x.grad_fn, x._vc[0], v)
     if fn.saves_output:
         vc, shape, dtype = fn.out_counter
@@ -321,7 +390,7 @@ def apply1(fn: Function, x):
     if fn.is_view:
         share_counter(fn, x, out)
     if x._requires_grad and state.enabled:
-        record(fn, out, (x,) if fn.keeps_inputs or x.grad_fn is None else (_edge(x),))
+        fn._record1(out, x)
     return out
 
 
@@ -336,11 +405,7 @@ def apply2(fn: Function, x, y):
         raise _shape_error(fn, x, y, e) from None
     out = output(data, b)
     if (x._requires_grad or y._requires_grad) and state.enabled:
-        record(
-            fn,
-            out,
-            (x, y) if fn.keeps_inputs else (x if x.grad_fn is None else _edge(x), y if y.grad_fn is None else _edge(y)),
-        )
+        fn._record2(out, x, y)
     return out
 
 
