@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd.function import bump
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_lr_eps, check_nonnegative
 
@@ -65,8 +66,12 @@ class SGD(Optimizer):
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = grad.detach().clone()
-                else:
-                    buf.mul_(momentum)
-                    buf.add_(grad, alpha=1 - dampening)
+                else:  # NOTE: on the arrays, as in Adam (adam.py tells why)
+                    b = buf._data
+                    b *= momentum
+                    b += grad._data if dampening == 0 else grad._data * (1 - dampening)
+                    bump(buf)
                 grad = grad + buf * momentum if nesterov else buf
-            p.add_(grad, alpha=-lr)
+            a = p._data
+            a += grad._data * -lr  # p.add_(grad, alpha=-lr)
+            bump(p)
