@@ -538,12 +538,24 @@ def test_mlp_replay_makes_no_host_transfer():
     assert backend.transfers == before and step.records == 2
 
 
+class _MatMulLayer(nn.Module):
+    """``x @ w.T`` written out (F.linear is one op): its weight gradient is a transpose of a transpose."""
+
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(tw.randn(n_out, n_in) * n_in**-0.5)
+
+    def forward(self, x):
+        return x @ self.w.T
+
+
 def test_reused_out_buffers_equal_eager():
-    """Temporaries large enough for out= buffers (reused across calls): results still equal eager."""
+    """Temporaries large enough for out= buffers (reused across calls), among them one that an in-place
+    operator then changes (F.linear adds its bias into its product): results still equal eager."""
     states = []
     for compiled in (False, True):
         tw.manual_seed(0)
-        model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), nn.Linear(96, 96), nn.ReLU(), nn.Linear(96, 10))
+        model = nn.Sequential(nn.Linear(64, 96), nn.ReLU(), _MatMulLayer(96, 96), nn.ReLU(), nn.Linear(96, 10))
         opt = tw.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 
         def step(x, y, model=model, opt=opt):

@@ -20,6 +20,19 @@ from helpers import (
 def test_linear(device):
     check_op(F.linear, lambda x, w: x @ w.T, [((5, 3), (4, 3)), ((2, 5, 3), (4, 3))], device)
     check_op(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, [((5, 3), (4, 3), (4,))], device)
+    check_op(lambda x, w, b: F.linear(x, w, b), lambda x, w, b: x @ w.T + b, [((0, 3), (4, 3), (4,))], device)
+
+
+def test_linear_of_a_matrix_is_one_op(device):
+    # x (N, in) with a bias: one node (the bias added in place into the product), its first and
+    # second derivatives those of x @ w.T + b
+    x = consts(np.arange(6.0).reshape(2, 3) / 5, device).requires_grad_()
+    w = consts(np.arange(12.0).reshape(4, 3) / 7 - 0.5, device).requires_grad_()
+    b = consts([0.1, -0.2, 0.3, 0.4], device).requires_grad_()
+    y = F.linear(x, w, b)
+    assert y.grad_fn.name == "LinearBackward"
+    assert [type(f).__name__ for f, _ in y.grad_fn.next_functions] == ["AccumulateGrad"] * 3
+    check_second_order(lambda x, w, b: (F.linear(x, w, b) ** 2).sum(), [(2, 3), (4, 3), (4,)], device)
 
 
 def np_attention(q, k, v, mask=None, causal=False, scale=None):

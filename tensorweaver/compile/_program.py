@@ -285,7 +285,8 @@ class Program:
                 frees.setdefault(pos, []).append(s)
         ins_slots = inputs_set(inputs)
         for pos, ins in enumerate(code):
-            body.append(self._line(ins, buffers.get(ins[1])))
+            # an in-place operator writes into its target, buffer or not: the buffer is the creator's
+            body.append(self._line(ins, None if ins[0][0] == "ibin" else buffers.get(ins[1])))
             for s in frees.get(pos, ()):
                 if s not in ins_slots:
                     body.append(f"del s{s}")
