@@ -211,15 +211,13 @@ def record(fn: Function, out, inputs: tuple) -> None:
         out._vc = vc = [0]
         fn.out_counter = (vc, data.shape, data.dtype)
         versions = (versions or ()) + _CHECK_ALL
-    elif versions is not None and len(versions) == 0:
-        versions = _CHECK_ALL
     fn.versions = versions
     if _anomaly.enabled:
         _record_creation(fn)
 
 
 #: padding of ``Function.versions`` that sends the engine's inline check (one or two versions) to
-#: ``check_saved``: a saved output, or no input
+#: ``check_saved``: a saved output (a recorded op has at least one input: one that requires grad)
 _CHECK_ALL = (None, None, None)
 
 

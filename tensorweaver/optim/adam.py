@@ -8,7 +8,7 @@ from .. import ops
 from ..autograd.function import bump
 from ..factories import zeros_like
 from ..tensor import Tensor
-from .optimizer import Optimizer, check_betas, check_lr_eps, check_nonnegative
+from .optimizer import Optimizer, check_betas, check_lr_eps, check_nonnegative, lerp_
 
 __all__ = ["Adam", "AdamW"]
 
@@ -80,15 +80,12 @@ class Adam(Optimizer):
             # through the Tensor's in-place operators without their per-call checks (the optimizer
             # made the state with the parameter's dtype, shape and device; a .grad matches them),
             # which were ~1/4 of the step's time on the small tensors (benchmarks/NOTES.md, Adam)
+            lerp_(exp_avg, grad, 1 - beta1)
             g, m, v = grad._data, exp_avg._data, exp_avg_sq._data
-            w = 1 - beta1  # optimizer.lerp_(m, g, w), inlined: (1 - w) m + w g
-            m *= 1 - w
-            m += g * w
             g2 = g * g
             g2 *= 1 - beta2
             v *= beta2
             v += g2
-            bump(exp_avg)
             bump(exp_avg_sq)
             if amsgrad:
                 # the max is kept in its own storage (copy_), as PyTorch's maximum(..., out=)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import _dtypes, ops
+from ..autograd.function import bump
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 
@@ -331,8 +332,11 @@ def lerp_(t: Tensor, end: Tensor, weight: float) -> Tensor:
     """``t += weight * (end - t)`` in place (PyTorch's ``lerp_``), as ``t = (1 - weight) t + weight end``.
 
     NOTE: this form reads one array fewer than ``end - t`` does (measured: the Adam step is memory
-    bound); the two differ by rounding only.
+    bound); the two differ by rounding only. On the arrays, one version bump, as the optimizers'
+    updates (adam.py tells why): ``t`` is optimizer state, made with ``end``'s dtype, shape and device.
     """
-    t *= 1 - weight
-    t += ops.mul(end, weight)
+    a = t._data
+    a *= 1 - weight
+    a += end._data * weight
+    bump(t)
     return t
