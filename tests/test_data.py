@@ -465,3 +465,17 @@ def test_timeout_and_dead_workers(monkeypatch):
     monkeypatch.setattr(_dataloader, "_POLL_S", 0.2)
     with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid \d+, exit code 3\) exited unexpectedly"):
         list(DataLoader(Dies(), num_workers=1))
+
+
+def test_a_sampler_beyond_a_tensor_dataset_is_an_index_error(device):
+    # the tensor-dataset gather checks the batch's indices once, for every tensor, and names the index
+    ds = TensorDataset(tw.arange(6.0, device=device), tw.arange(6, device=device))
+    loader = DataLoader(ds, batch_size=4, sampler=SequentialSampler(range(9)))
+    it = iter(loader)
+    assert [t.tolist() for t in next(it)] == [[0.0, 1.0, 2.0, 3.0], [0, 1, 2, 3]]
+    with pytest.raises(IndexError, match="sampler index 6 is out of range for a dataset of 6"):
+        next(it)
+    sub = Subset(ds, [5, 1, 3])
+    loader = DataLoader(sub, batch_size=2, sampler=RandomSampler(range(4), generator=tw.Generator().manual_seed(0)))
+    with pytest.raises(IndexError, match="sampler index 3 is out of range for a dataset of 3"):
+        list(loader)

@@ -252,8 +252,12 @@ def test_class_targets_out_of_range_raise_index_error(device, bad):
         F.cross_entropy(x, ints([0, bad, 1], device))
     with pytest.raises(IndexError, match=f"target {bad} is out of bounds"):
         F.nll_loss(x, ints([0, bad, 1], device))
+    # beside an ignored target (below 0, which NumPy's min/max test of the range hands to the full check)
+    with pytest.raises(IndexError, match=f"target {bad} is out of bounds"):
+        F.cross_entropy(x, ints([-100, bad, 1], device))
     # ignore_index is allowed outside [0, C)
     F.cross_entropy(x, ints([0, 7, 1], device), ignore_index=7)
+    F.cross_entropy(x, ints([0, -100, 3], device))
 
 
 def test_every_target_ignored_gives_nan_loss_and_zero_gradient(device):

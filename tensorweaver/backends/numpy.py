@@ -53,6 +53,14 @@ class NumpyBackend(Backend):
         self.transfers += 1
         return x
 
+    def check_index_range(self, a, n: int, what: str, *, negative: bool = False, allowed=None, error=None) -> None:
+        # NOTE: an index array in range is the common case: its min and max (two passes, no
+        # temporaries) accept it in ~1/3 of the general test's time (three comparisons and an any()),
+        # which still finds the bad value when there is one (an ignore_index below 0 takes it too).
+        if a.size == 0 or (a.min() >= (-n if negative else 0) and a.max() < n):
+            return
+        super().check_index_range(a, n, what, negative=negative, allowed=allowed, error=error)
+
     def scatter_add(self, x, index, values):
         out = x.copy()
         np.add.at(out, index, values)

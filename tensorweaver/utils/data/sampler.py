@@ -173,8 +173,10 @@ class BatchSampler(Sampler):
     def _slices(self, order: Tensor) -> Iterator[Tensor]:
         n, bs = order.shape[0], self.batch_size
         stop = n - n % bs if self.drop_last else n
+        data, b = order._data, order._backend
         for start in range(0, stop, bs):
-            yield order[start : start + bs]  # type: ignore[index]
+            # a slice of an order no one else holds; the stop clamped (the array API leaves one past the end open)
+            yield Tensor._wrap(data[start : min(start + bs, n)], b)
 
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]
