@@ -382,6 +382,29 @@ def test_max_pool_of_an_all_minus_inf_window_never_picks_the_padding(device):
     np.testing.assert_array_equal(to_numpy(x.grad), np.ones((1, 1, 2, 2)))  # PyTorch's answer
 
 
+@pytest.mark.parametrize("k, stride, padding", [(2, None, 0), (3, 2, 1)])
+def test_max_pool_of_a_conv_layout_input_matches_a_contiguous_one(device, k, stride, padding):
+    # conv2d's output is (C, N, H, W) in memory, which max_pool2d pools as that: values, NaNs, ties,
+    # indices and gradients as for the same input laid out (N, C, H, W)
+    a = np.random.default_rng(1).permutation(3 * 2 * 6 * 6).reshape(3, 2, 6, 6).astype(np.float64)
+    a[0, 1, 2, 3] = np.nan
+    a[1, 0, :2, :2] = 7.0  # a tie inside one window
+
+    def pooled(x, nchw):
+        y, idx = F.max_pool2d(nchw, k, stride, padding, return_indices=True)
+        y.backward(tw.tensor(np.arange(y.numel(), dtype=np.float64).reshape(y.shape), device=device))
+        return to_numpy(y), to_numpy(idx), to_numpy(x.grad)
+
+    x = tw.tensor(np.ascontiguousarray(a.transpose(1, 0, 2, 3)), device=device, requires_grad=True)
+    want = pooled(x, x)
+    x = tw.tensor(a, device=device, requires_grad=True)  # (C, N, H, W) in memory
+    got = pooled(x, x.permute(1, 0, 2, 3))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2].transpose(1, 0, 2, 3), want[2])
+    assert np.isnan(want[0]).any() and want[2][0, 1, 0, 0] > 0 and want[2][0, 1, 0, 1] == 0
+
+
 def test_pools_of_integers_keep_the_dtype(device):
     torch = pytest.importorskip("torch")
     a = np.arange(-8, 17).reshape(1, 1, 5, 5)

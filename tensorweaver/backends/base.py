@@ -163,6 +163,13 @@ class Backend:
         """
         return False
 
+    def leading_axes_swapped(self, x) -> bool:
+        """True when the first two axes of ``x`` are laid out the other way round, outer in memory
+        the second (the (N, C, H, W) view of a (C, N, H, W) array that conv2d returns): an op that
+        treats those two axes alike (pooling) then runs on the swapped view, reading memory in
+        order. False where unknown (array-API arrays have no strides)."""
+        return False
+
     def from_host_shared(self, x: np.ndarray):
         """Wrap a NumPy array without copying where the backend can (``tw.from_numpy``)."""
         return self.transfer(x, to_host=False)

@@ -84,6 +84,10 @@ class CupyBackend(Backend):
     def memory_base(self, x):
         return x if x.base is None else x.base
 
+    def leading_axes_swapped(self, x) -> bool:
+        st = x.strides
+        return len(st) >= 2 and st[0] < st[1]
+
     def is_transposed(self, x) -> bool:
         flags = x.flags
         return flags.f_contiguous and not flags.c_contiguous

@@ -39,6 +39,10 @@ class NumpyBackend(Backend):
         base = x.base
         return x if base is None else base if type(base) is np.ndarray else None
 
+    def leading_axes_swapped(self, x) -> bool:
+        st = x.strides
+        return len(st) >= 2 and st[0] < st[1]
+
     def is_transposed(self, x) -> bool:
         flags = x.flags
         return flags.f_contiguous and not flags.c_contiguous
