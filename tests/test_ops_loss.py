@@ -81,6 +81,33 @@ def test_cross_entropy_and_nll_loss(shape, target, kwargs, device):
         )
 
 
+@pytest.mark.parametrize("shape, target, kwargs", [c for c in CE_CASES if "label_smoothing" not in c[2]])
+def test_cross_entropy_of_class_indices_is_one_op_with_the_two_ops_derivatives(shape, target, kwargs, device):
+    # fused: one node on the logits, whose gradient (both backward paths) and second derivative are those of
+    # nll_loss(log_softmax(x)); the upstream gradient is not all ones, so each row's weight shows
+    rng = np.random.default_rng(3)
+    kw = dict(kwargs)
+    if "weight" in kw:
+        kw["weight"] = consts(kw["weight"], device)
+    cdim = 1 if len(shape) >= 2 else 0
+    x = tw.tensor(rng.normal(size=shape), device=device, requires_grad=True)
+    t = ints(target, device)
+    fused = F.cross_entropy(x, t, **kw)
+    ((first, _),) = fused.grad_fn.next_functions
+    assert first.variable is x
+    two = F.nll_loss(F.log_softmax(x, cdim), t, **kw)
+    up = consts(rng.uniform(0.5, 2.0, size=tuple(fused.shape)), device)
+    v = consts(rng.normal(size=shape), device)
+    results = []
+    for loss in (fused, two):
+        (g_arrays,) = tw.autograd.grad(loss, [x], up, retain_graph=True)
+        (g,) = tw.autograd.grad(loss, [x], up, create_graph=True)
+        (hv,) = tw.autograd.grad((g * v).sum(), [x])
+        results.append([to_numpy(a) for a in (loss, g, g_arrays, hv)])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("eps", [0.0, 0.3])
 def test_cross_entropy_probability_targets(reduction, eps, device):

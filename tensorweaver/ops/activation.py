@@ -199,6 +199,15 @@ def logsigmoid(x: Tensor) -> Tensor:
     return -softplus(-float_input(x))
 
 
+def log_softmax_array(xp, x, axis: int | None):
+    """``log(softmax(x))`` along ``axis`` on backend arrays (LogSoftmax's and cross-entropy's forward)."""
+    if 0 in x.shape:  # NOTE: max() of an empty slice raises; PyTorch gives an empty result
+        return x + 0
+    # subtracting the max keeps exp() from overflowing; log(sum) of the shifted values is >= 0
+    s = x - xp.max(x, axis=axis, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+
+
 class LogSoftmax(Function):
     __slots__ = ("axis", "y")
     keeps_inputs = False  # backward reads only its output
@@ -208,12 +217,7 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, xp, x):
-        if 0 in x.shape:  # NOTE: max() of an empty slice raises; PyTorch gives an empty result
-            self.y = y = x + 0
-            return y
-        # subtracting the max keeps exp() from overflowing; log(sum) of the shifted values is >= 0
-        s = x - xp.max(x, axis=self.axis, keepdims=True)
-        self.y = y = s - xp.log(xp.sum(xp.exp(s), axis=self.axis, keepdims=True))
+        self.y = y = log_softmax_array(xp, x, self.axis)
         return y
 
     def backward(self, gy):

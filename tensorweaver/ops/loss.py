@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from .._args import check_index_range
 from .._errors import ShapeError
-from ._common import Function, Tensor, apply1, apply_n, cast, kind, operands, state
-from .activation import log_softmax, logsigmoid
+from ..autograd.function import record
+from ._common import Function, Tensor, apply1, apply_n, cast, float_input, kind, operands, state
+from .activation import LogSoftmax, log_softmax, log_softmax_array, logsigmoid
 from .compare import gt, lt
 from .elementwise import clamp, where
 from .indexing import _check_index
@@ -83,14 +84,57 @@ class NLLLoss(Function):
         return (xp.where(self.onehot, g, xp.zeros_like(self.onehot, dtype=g.dtype)),)
 
 
+class CrossEntropy(NLLLoss):
+    """``nll_loss(log_softmax(x))`` of logits ``x`` at class indices, as one op.
+
+    NOTE: fused (the cross-entropy of STYLE principle 1): one node where there were two, and a
+    backward ``(softmax - onehot) * w / W`` that needs no sum over the classes (benchmarks/NOTES.md,
+    session 8). It saves the log-probabilities, as LogSoftmax does; ``valid`` marks the targets
+    that are not ignored, whose rows alone take ``gy``."""
+
+    __slots__ = ("valid", "y")
+    keeps_inputs = False  # backward reads the saved log-probabilities, not x
+
+    def __init__(self, onehot, w, cdim: int, reduction: str, valid) -> None:
+        super().__init__(onehot, w, cdim, reduction)
+        self.valid = valid
+
+    def forward(self, xp, x):
+        self.y = y = log_softmax_array(xp, x, self.cdim)
+        return super().forward(xp, y)
+
+    def backward(self, gy):
+        # NOTE: the two ops' graph, rebuilt (create_graph needs it): log_softmax's node on the saved
+        # log-probabilities, with this op's input, then NLLLoss's backward and log_softmax's
+        x = self.inputs[0]
+        ls = LogSoftmax(self.cdim)
+        ls.y = self.y
+        record(ls, _wrap(self.y, x._backend), (x,))
+        return ls.backward(super().backward(gy)[0])
+
+    def backward_array(self, xp, gy):
+        kept = _kept(self.onehot.shape, self.w.shape)
+        c = xp.reshape(gy * self._coef(xp), kept)
+        # an ignored row takes no gradient, even a nan gy (PyTorch scatters into zeros)
+        c = xp.where(xp.reshape(self.valid, kept), c, xp.zeros((), dtype=c.dtype, device=c.device))
+        g = xp.exp(self.y)
+        g -= xp.astype(self.onehot, g.dtype)
+        g *= -c
+        return (g,)
+
+    def release(self) -> None:
+        self.inputs = self.y = None
+
+
 def _kept(full: tuple, reduced: tuple) -> tuple:
     """``reduced`` (the target shape) with a 1 inserted where ``full`` (the input shape) has its class dim."""
     cdim = 1 if len(full) >= 2 else 0
     return tuple(reduced[:cdim]) + (1,) + tuple(reduced[cdim:])
 
 
-def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str, what: str):
-    """``NLLLoss`` applied to ``logp``, and the per-target weights ``w`` (an array, 0 where ignored)."""
+def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str, what: str, logits: bool = False):
+    """``NLLLoss`` applied to ``logp`` (``logits``: ``CrossEntropy`` applied to logits), and the
+    per-target weights ``w`` (an array, 0 where ignored)."""
     _check_index(target, logp, what)
     cdim = _class_dim(logp, target, what)
     b = logp._backend
@@ -124,6 +168,8 @@ def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str
     onehot = xp.reshape(t, kept) == classes
     if 0 <= ignore_index < C:
         onehot = onehot & xp.reshape(valid, kept)
+    if logits:
+        return apply1(CrossEntropy(onehot, w, cdim, reduction, valid), logp), w
     return apply1(NLLLoss(onehot, w, cdim, reduction), logp), w
 
 
@@ -149,6 +195,8 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     cdim = 1 if x._data.ndim >= 2 else 0
+    if kind(target) != "f" and not label_smoothing:  # class indices: the fused op
+        return _nll(float_input(x), target, weight, ignore_index, reduction, "cross_entropy", logits=True)[0]
     logp = log_softmax(x, cdim)
     C = x._data.shape[cdim]
     wshape = [1] * x._data.ndim
@@ -168,8 +216,6 @@ def cross_entropy(
             n = loss.numel()
             return loss.sum() / n
         return loss.sum() if reduction == "sum" else loss
-    if not label_smoothing:
-        return _nll(logp, target, weight, ignore_index, reduction, "cross_entropy")[0]
     loss, w = _nll(logp, target, weight, ignore_index, "none", "cross_entropy")
     b = x._backend
     wl = logp if weight is None else logp * reshape(cast(weight.detach(), logp.dtype), wshape)
