@@ -132,9 +132,10 @@ def _kept(full: tuple, reduced: tuple) -> tuple:
     return tuple(reduced[:cdim]) + (1,) + tuple(reduced[cdim:])
 
 
-def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str, what: str, logits: bool = False):
-    """``NLLLoss`` applied to ``logp`` (``logits``: ``CrossEntropy`` applied to logits), and the
-    per-target weights ``w`` (an array, 0 where ignored)."""
+def _targets(logp: Tensor, target: Tensor, weight, ignore_index: int, what: str):
+    """The constants of NLLLoss and CrossEntropy for class indices ``target`` of ``logp`` (N, C, ...)
+    (checked): the one-hot targets along the class dim, the per-target weights ``w`` (an array, 0
+    where ignored), the not-ignored mask ``valid`` and the class dim."""
     _check_index(target, logp, what)
     cdim = _class_dim(logp, target, what)
     b = logp._backend
@@ -168,8 +169,12 @@ def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str
     onehot = xp.reshape(t, kept) == classes
     if 0 <= ignore_index < C:
         onehot = onehot & xp.reshape(valid, kept)
-    if logits:
-        return apply1(CrossEntropy(onehot, w, cdim, reduction, valid), logp), w
+    return onehot, w, valid, cdim
+
+
+def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, reduction: str, what: str):
+    """``NLLLoss`` applied to ``logp``, and the per-target weights ``w`` (an array, 0 where ignored)."""
+    onehot, w, _, cdim = _targets(logp, target, weight, ignore_index, what)
     return apply1(NLLLoss(onehot, w, cdim, reduction), logp), w
 
 
@@ -196,7 +201,9 @@ def cross_entropy(
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     cdim = 1 if x._data.ndim >= 2 else 0
     if kind(target) != "f" and not label_smoothing:  # class indices: the fused op
-        return _nll(float_input(x), target, weight, ignore_index, reduction, "cross_entropy", logits=True)[0]
+        x = float_input(x)
+        onehot, w, valid, cdim = _targets(x, target, weight, ignore_index, "cross_entropy")
+        return apply1(CrossEntropy(onehot, w, cdim, reduction, valid), x)
     logp = log_softmax(x, cdim)
     C = x._data.shape[cdim]
     wshape = [1] * x._data.ndim
